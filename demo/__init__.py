@@ -1,0 +1,1 @@
+"""The main job on embedded synthetic data: ``python -m demo`` (``make demo``)."""

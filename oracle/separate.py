@@ -1,0 +1,49 @@
+"""``python -m oracle.separate``: oracle ideal-ratio-mask estimates of a dataset's tracks.
+
+Writes ``OUTDIR/<track>/<source>.wav`` (float32, the track's rate and channels) for every source
+of each track, so ``python -m common.evaluate`` and the listening page treat it like any system.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m oracle.separate", description=__doc__.split("\n")[0])
+    parser.add_argument("--dataset", required=True, choices=("musdb", "mir1k", "stems"))
+    parser.add_argument("--root", required=True, type=Path, help="dataset folder")
+    parser.add_argument("--split", default="test", help="dataset split (default: test)")
+    parser.add_argument("--outdir", required=True, type=Path)
+    parser.add_argument("--alpha", type=float, default=2.0,
+                        help="mask exponent: 2 = IRM2 (SiSEC oracle, default), 1 = IRM1")
+    parser.add_argument("--limit", type=int, default=None, help="separate at most this many tracks")
+    args = parser.parse_args(argv)
+
+    from tqdm import tqdm
+
+    from common.audio import AudioError, save_audio
+    from common.datasets import DatasetError
+    from common.references import iter_tracks
+    from oracle.irm import irm_separate
+
+    try:
+        done = 0
+        for track in tqdm(iter_tracks(args.dataset, args.root, args.split), desc="oracle IRM",
+                          unit="track", total=args.limit):
+            estimates = irm_separate(track.mixture, track.sources, alpha=args.alpha)
+            for name, audio in estimates.items():
+                save_audio(args.outdir / track.name / f"{name}.wav", audio, track.rate)
+            done += 1
+            if args.limit is not None and done >= args.limit:
+                break
+    except (AudioError, DatasetError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    print(f"wrote {done} track(s) to {args.outdir}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
