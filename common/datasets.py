@@ -4,7 +4,8 @@ Three sources of multitrack audio, each turned into :class:`Track` objects:
 
 * MIR-1K (Hsu & Jang 2010), Huang et al.'s split: :func:`mir1k_clips`, :func:`load_mir1k_clip`,
   :func:`iter_mir1k`.
-* MUSDB18 / MUSDB18-HQ through the ``musdb`` package (imported lazily): :func:`iter_musdb`.
+* MUSDB18 / MUSDB18-HQ through the ``musdb`` package (imported lazily): :func:`musdb_tracks`,
+  :func:`iter_musdb`.
 * A folder of stems (Periphery-style, as MiXiN trains on): :func:`classify_stem`,
   :func:`find_stem_tracks`, :func:`load_stem_track`, :func:`iter_stem_tracks`.
 
@@ -85,7 +86,7 @@ def mir1k_split_of(name: str) -> str:
     if match is None or match["singer"].lower() not in singers:
         raise DatasetError(f"{name}: not a MIR-1K clip name (expected <singer>_<song>_<clip> with one of "
                            f"the 19 MIR-1K singers, e.g. abjones_1_01.wav)")
-    if stem in MIR1K_DEV_CLIPS:
+    if stem.lower() in MIR1K_DEV_CLIPS:
         return "dev"
     if match["singer"].lower() in MIR1K_TRAIN_SINGERS:
         return "train"
@@ -209,13 +210,12 @@ def _import_musdb():
     return musdb
 
 
-def iter_musdb(root: str | os.PathLike, subsets: str | Sequence[str] = "test", split: str | None = None,
-               is_wav: bool = True) -> Iterator[Track]:
-    """Yield MUSDB18(-HQ) tracks one at a time, in musdb's order (subset, then track name).
+def musdb_tracks(root: str | os.PathLike, subsets: str | Sequence[str] = "test", split: str | None = None,
+                 is_wav: bool = True) -> list:
+    """The musdb ``MultiTrack`` objects of `subsets`/`split`, listed but not decoded.
 
-    subsets: "train", "test" or both; split: None, "train" (the 86 training tracks) or "valid" (the 14
-    validation tracks of sigsep/sigsep-mus-db:musdb/configs/mus.yaml), only with subsets="train".
-    sources: {"drums","bass","other","vocals"} (2, S) float32; mixture: the supplied mixture (2, S).
+    subsets: "train", "test" or both; split: None, "train" (the training tracks minus the 14 validation
+    tracks of sigsep/sigsep-mus-db:musdb/configs/mus.yaml) or "valid" (those 14), only with subsets="train".
     """
     subsets = [subsets] if isinstance(subsets, str) else list(subsets)
     for subset in subsets:
@@ -242,7 +242,18 @@ def iter_musdb(root: str | os.PathLike, subsets: str | Sequence[str] = "test", s
     if len(db.tracks) == 0:
         raise DatasetError(f"{root} holds no MUSDB tracks for subsets={subsets} split={split} "
                            f"(expected {_MUSDB_LAYOUT})")
-    for mtrack in db.tracks:
+    return list(db.tracks)
+
+
+def iter_musdb(root: str | os.PathLike, subsets: str | Sequence[str] = "test", split: str | None = None,
+               is_wav: bool = True) -> Iterator[Track]:
+    """Yield MUSDB18(-HQ) tracks one at a time, in musdb's order (subset, then track name).
+
+    subsets/split as in :func:`musdb_tracks`. sources: {"drums","bass","other","vocals"} (2, S) float32
+    at the files' rate (44100 Hz); mixture: the supplied mixture (2, S); path: the track folder (HQ) or
+    the .stem.mp4 file.
+    """
+    for mtrack in musdb_tracks(root, subsets=subsets, split=split, is_wav=is_wav):
         yield _musdb_track(mtrack, is_wav)
 
 
@@ -428,7 +439,7 @@ def iter_stem_tracks(dirs: str | os.PathLike | Iterable[str | os.PathLike], rate
 __all__ = [
     "DatasetError", "Track", "MIR1K_DEV_CLIPS", "MIR1K_TRAIN_SINGERS", "MIR1K_TEST_SINGERS", "MIR1K_URL",
     "mir1k_split_of", "mir1k_clips", "load_mir1k_clip", "iter_mir1k", "unit_energy",
-    "MUSDB_SOURCES", "iter_musdb",
+    "MUSDB_SOURCES", "musdb_tracks", "iter_musdb",
     "STEM_CLASSES", "STEM_EXTENSIONS", "classify_stem", "StemTrack", "find_stem_tracks", "load_stem_track",
     "iter_stem_tracks",
 ]

@@ -16,7 +16,8 @@ import soundfile
 from common import datasets
 from common.datasets import (MIR1K_DEV_CLIPS, DatasetError, StemTrack, Track, classify_stem,
                              find_stem_tracks, iter_mir1k, iter_musdb, iter_stem_tracks,
-                             load_mir1k_clip, load_stem_track, mir1k_clips, mir1k_split_of)
+                             load_mir1k_clip, load_stem_track, mir1k_clips, mir1k_split_of,
+                             musdb_tracks)
 
 RNG = np.random.default_rng(0)
 
@@ -254,12 +255,14 @@ def fake_musdb(tmp_path_factory):
 
 def test_musdb_subsets_and_valid_split(fake_musdb):
     needs_ffmpeg()
-    names = lambda **kw: [t.name for t in iter_musdb(fake_musdb, **kw)]
+    names = lambda **kw: [t.name for t in musdb_tracks(fake_musdb, **kw)]  # listed, not decoded
     assert names(subsets="test") == ["Gamma - Third Song"]
     assert names(subsets="train") == MUSDB_TRACKS["train"]
     assert names(subsets="train", split="valid") == ["Actions - One Minute Smile"]
     assert names(subsets="train", split="train") == ["Alpha - First Song", "Beta - Second Song"]
     assert len(names(subsets=["train", "test"])) == 4
+    # iter_musdb streams the same tracks, decoded
+    assert [t.name for t in iter_musdb(fake_musdb, subsets="train", split="valid")] == ["Actions - One Minute Smile"]
 
 
 def test_musdb_track_contents(fake_musdb):
@@ -417,6 +420,23 @@ def test_stems_legacy_several_percussion_files(tmp_path):
     for track in (fixed, legacy):
         np.testing.assert_allclose(track.sources["vocal"], parts["lead vocals.wav"], atol=1e-6)
         np.testing.assert_allclose(track.mixture, sum(parts.values()), atol=1e-6)
+
+
+def test_stems_legacy_missing_voice_takes_the_last_file(tmp_path):
+    folder = tmp_path / "song"
+    parts = {"bass.wav": sine(55), "drums.wav": sine(70), "guitar.wav": sine(330)}
+    for name, audio in parts.items():
+        write(folder / name, audio, 44100, subtype="FLOAT")
+    legacy = load_stem_track(find_stem_tracks(tmp_path, legacy=True)[0])
+    # index -1 picks guitar.wav as the voice, and (-1 never equals an enumerate index) guitar also stays
+    # in harmonic, so the original's mixture holds the guitar twice
+    assert legacy.missing == {"vocal"}
+    np.testing.assert_allclose(legacy.sources["vocal"], parts["guitar.wav"], atol=1e-6)
+    np.testing.assert_allclose(legacy.sources["harmonic"], parts["bass.wav"] + parts["guitar.wav"], atol=1e-6)
+    np.testing.assert_allclose(legacy.mixture, sum(parts.values()) + parts["guitar.wav"], atol=1e-6)
+    fixed = load_stem_track(find_stem_tracks(tmp_path)[0])
+    assert fixed.missing == {"vocal"} and not fixed.sources["vocal"].any()
+    np.testing.assert_allclose(fixed.mixture, sum(parts.values()), atol=1e-6)
 
 
 def test_stems_bad_inputs(tmp_path):
