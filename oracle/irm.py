@@ -12,7 +12,7 @@ from scipy import signal
 
 N_FFT = 2048
 HOP = 512
-EPS = 1e-10  # keeps bins where every source is silent at mask 0/EPS = 0 instead of NaN
+EPS = np.finfo(np.float64).eps  # bins where every source is silent get mask 0, not NaN (as sigsep)
 
 
 def _stft(x: np.ndarray) -> np.ndarray:
