@@ -24,7 +24,7 @@ import numpy as np
 
 from .params import CHUNK_SIZE, COEF_SHAPE, COMPONENTS, OUTPUT_ORDER, SAMPLE_RATE
 
-DEFAULT_BLOCK_CHUNKS = 8  # chunks per batched NSGT/CDAE call (~50 MB of coefficients per block)
+DEFAULT_BLOCK_CHUNKS = 4  # chunks per batched NSGT/CDAE call (~25 MB of coefficients per block)
 
 
 class CDAEBank:
