@@ -51,6 +51,7 @@ SUBTYPES = ("PCM_16", "FLOAT")
 #: Peak every written file stays under.
 PEAK = 0.9
 MIN_SECONDS = 1.0
+END_FADE_S = 0.01
 MIN_RATE = 8000
 
 #: MUSDB18's 14 validation tracks (musdb/configs/mus.yaml ``validation_tracks``; ecosystem.md §1.3).
@@ -102,6 +103,10 @@ def render_track(plan, rate: int) -> dict[str, np.ndarray]:
         mono = render_part(plan.notes[part], plan.timbres[part], n, rate)
         parts[part] = to_stereo(mono, plan.pans[part])
     parts["vocals"] = to_stereo(render_voice(plan, n, rate, rng_voice), plan.pans["vocals"])
+    fade = min(n, int(END_FADE_S * rate))  # no click where the excerpt is cut
+    ramp = np.linspace(1.0, 0.0, fade)
+    for audio in parts.values():
+        audio[:, n - fade:] *= ramp
     for part, audio in parts.items():
         rms = float(np.sqrt(np.mean(audio ** 2)))
         if rms > 0:
