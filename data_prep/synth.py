@@ -41,9 +41,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .synth_instruments import drum_kit, render_drums, render_part, to_stereo
 from .synth_music import KEY_NAMES, PARTS, plan_track
-from .synth_voice import render_voice
 
 LAYOUTS = ("musdb", "mir1k", "stems")
 DEFAULT_RATES = {"musdb": 44100, "mir1k": 16000, "stems": 44100}
@@ -95,6 +93,10 @@ def render_track(plan, rate: int) -> dict[str, np.ndarray]:
     Each part is set to its planned RMS level, then all are scaled by one factor so that the
     parts and their sum peak at ``PEAK``.
     """
+    # the renderers pull in scipy.signal: imported here so that ``--help`` answers at once
+    from .synth_instruments import drum_kit, render_drums, render_part, to_stereo
+    from .synth_voice import render_voice
+
     n = int(round(plan.seconds * rate))
     rng_drums = np.random.default_rng(np.random.SeedSequence([plan.seed, 1]))
     rng_voice = np.random.default_rng(np.random.SeedSequence([plan.seed, 2]))
