@@ -1,0 +1,129 @@
+"""MIR-1K clips -> tf.data pipelines of Huang's training chunks (memory bounded).
+
+The raw audio of a split (unit-energy sources, 16 kHz) is held once in memory (the 171 training
+clips are about 180 MB as float32); features are computed per mixture on the fly, so the
+~3.5 GB feature matrix of the augmented set (566k frames x 1539) never exists at once.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from . import features as F
+from . import params as P
+
+
+@dataclass
+class Clip:
+    """One clip as Huang prepares it: unit-energy music and voice, (samples,) float32 each."""
+    name: str
+    music: np.ndarray
+    voice: np.ndarray
+
+
+def load_clip(path) -> Clip:
+    """A MIR-1K file -> Clip (left = music, right = voice, each scaled to unit energy)."""
+    from common.datasets import load_mir1k_clip
+    track = load_mir1k_clip(path, mix="0db")
+    return Clip(track.name, track.sources["accompaniment"][0], track.sources["vocals"][0])
+
+
+def load_split(root, split: str, limit: int | None = None) -> list[Clip]:
+    """All clips of a split ("train" | "dev" | "test"), sorted by name; at most `limit`."""
+    from common.datasets import mir1k_clips
+    paths = mir1k_clips(root, split)
+    return [load_clip(p) for p in (paths[:limit] if limit else paths)]
+
+
+def mixture_plan(clips: list[Clip], shifts_per_clip: int, step: int, rng: np.random.Generator):
+    """(clip index, offset) pairs of one epoch, shuffled.
+
+    shifts_per_clip = 0: every offset of Huang's grid (0, step, 2*step, ...; 2133 mixtures for the
+    171 training clips); k > 0: k offsets of that grid drawn at random per clip and epoch.
+    step = 0 disables the augmentation (offset 0 only).
+    """
+    plan = []
+    for index, clip in enumerate(clips):
+        offsets = F.shift_offsets(clip.music.size, step)
+        if shifts_per_clip > 0 and len(offsets) > shifts_per_clip:
+            offsets = list(rng.choice(offsets, size=shifts_per_clip, replace=False))
+        plan += [(index, int(o)) for o in offsets]
+    rng.shuffle(plan)
+    return plan
+
+
+def training_chunks(clips: list[Clip], shifts_per_clip: int = 0, step: int = P.CIRCULAR_STEP,
+                    context: int = P.CONTEXT, seed: int = 0):
+    """Generator factory: each call yields one epoch of (features (L, context*513), targets (L, 1026)).
+
+    The music is shifted circularly against the voice (MATLAB shifts the music channel), the
+    mixture is their sum, and each mixture is cut into chunks of 100/50/25/10/1 frames.
+    """
+    epoch = [0]
+
+    def generate():
+        rng = np.random.default_rng(seed + epoch[0])
+        epoch[0] += 1
+        for index, offset in mixture_plan(clips, shifts_per_clip, step, rng):
+            clip = clips[index]
+            inputs, targets = F.mixture_features(F.circular_shift(clip.music, offset), clip.voice, context)
+            for x, y in zip(F.chunks(inputs), F.chunks(targets)):
+                yield x, y
+
+    return generate
+
+
+def count_frames(clips: list[Clip], shifts_per_clip: int = 0, step: int = P.CIRCULAR_STEP) -> tuple[int, int]:
+    """(mixtures, frames) of one epoch (exact for shifts_per_clip = 0, the expectation otherwise)."""
+    mixtures = frames = 0
+    for clip in clips:
+        n = len(F.shift_offsets(clip.music.size, step))
+        if shifts_per_clip > 0:
+            n = min(n, shifts_per_clip)
+        mixtures += n
+        frames += n * F.n_frames(clip.music.size)
+    return mixtures, frames
+
+
+def training_dataset(clips: list[Clip], shifts_per_clip: int = 0, step: int = P.CIRCULAR_STEP,
+                     frames_per_batch: int = P.FRAMES_PER_BATCH, shuffle_chunks: int = 256,
+                     context: int = P.CONTEXT, seed: int = 0):
+    """tf.data.Dataset of ((B, L, context*513), (B, L, 1026)) batches.
+
+    Chunks of equal length are batched together (B = frames_per_batch // L), so nothing is
+    padded and every chunk starts from a zero recurrent state, as in Huang's code.
+    """
+    import tensorflow as tf
+    bins = P.N_BINS
+    signature = (tf.TensorSpec((None, context * bins), tf.float32), tf.TensorSpec((None, 2 * bins), tf.float32))
+    ds = tf.data.Dataset.from_generator(training_chunks(clips, shifts_per_clip, step, context, seed),
+                                        output_signature=signature)
+    ds = ds.shuffle(shuffle_chunks, seed=seed, reshuffle_each_iteration=True)
+    lengths = sorted(P.SEQ_LENS)                          # 1, 10, 25, 50, 100
+    ds = ds.bucket_by_sequence_length(
+        lambda x, y: tf.shape(x)[0], bucket_boundaries=[n + 1 for n in lengths[:-1]],
+        bucket_batch_sizes=[max(1, frames_per_batch // n) for n in lengths])
+    return ds.prefetch(2)
+
+
+def clip_arrays(clip: Clip, context: int = P.CONTEXT):
+    """Whole clip (Huang's test-time sequence): (features (1, T, context*513), targets (1, T, 1026))."""
+    inputs, targets = F.mixture_features(clip.music, clip.voice, context)
+    return inputs[None], targets[None]
+
+
+def validation_dataset(clips: list[Clip], context: int = P.CONTEXT):
+    """Dev clips, each one whole sequence (batch of 1), for Keras' val_loss."""
+    import tensorflow as tf
+    bins = P.N_BINS
+
+    def generate():
+        for clip in clips:
+            x, y = clip_arrays(clip, context)
+            yield x, y
+
+    signature = (tf.TensorSpec((1, None, context * bins), tf.float32),
+                 tf.TensorSpec((1, None, 2 * bins), tf.float32))
+    return tf.data.Dataset.from_generator(generate, output_signature=signature)

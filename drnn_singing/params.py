@@ -1,0 +1,71 @@
+"""Every constant of Huang et al.'s DRNN singing-voice separation, with its source.
+
+Short names of the sources (full references in README.md):
+  MATLAB = posenhuang/deeplearningsourceseparation (codes/mir1k/...)
+  TASLP  = Huang, Kim, Hasegawa-Johnson, Smaragdis, IEEE/ACM TASLP 23(12), 2015
+  andabi = andabi/music-source-separation (commit 2a3e0ac)
+  blog   = SubhasreeSengupta/jekyll-now:_posts/2017-11-26-source-separation.md
+"""
+from __future__ import annotations
+
+# --- signal ---------------------------------------------------------------------------------
+SAMPLE_RATE = 16000      # MIR-1K is 16 kHz (MATLAB codes/mir1k/Wavfile/*; TASLP §IV-C)
+N_FFT = 1024             # posenhuang/deeplearningsourceseparation:codes/mir1k/train_mir1k_demo.m (framerate=64 -> winsize=nFFT=1024)
+HOP = 512                # same file: 50% overlap; TASLP §IV-D "1024-point STFT with 50% overlap"
+N_BINS = N_FFT // 2 + 1  # 513
+# Window: sin(0:pi/N:pi-pi/N) = sqrt of a periodic Hann window, for analysis AND synthesis
+# (posenhuang/deeplearningsourceseparation:codes/mir1k/train_mir1k_demo.m, labrosa stft.m/istft.m).
+CONTEXT = 3              # frames [t-1, t, t+1], edges replicated (MATLAB context_win=3, im2col)
+N_INPUTS = CONTEXT * N_BINS  # 1539
+N_SOURCES = 2
+# Output/target order: rows 1..513 = music ("noise"), rows 514..1026 = voice ("signal")
+# (MATLAB formulate_data.m builds targets as [abs(spectrum.noise); abs(spectrum.signal)]).
+SOURCE_ORDER = ("accompaniment", "vocals")
+MASK_EPS = 1e-10         # denominator epsilon of the 'softabs' mask (MATLAB drdae_discrim_joint_kl_obj.m, opt=1)
+
+# --- data -----------------------------------------------------------------------------------
+CIRCULAR_STEP = 10000    # circular shift step in samples (MATLAB eI.circular_step=10000; TASLP §IV-D "10K")
+SEQ_LENS = (100, 50, 25, 10, 1)  # greedy chunking of each mixture (MATLAB eI.seqLen=[1 10 25 50 100]);
+                                 # TASLP §III-A "sequences of at most 100 time steps"
+DEV_CLIPS = ("abjones_5_08", "abjones_5_09", "amy_9_08", "amy_9_09")  # TASLP footnote 3; MATLAB Wavfile/dev
+
+# --- networks -------------------------------------------------------------------------------
+HIDDEN = 1000            # "three hidden layers of 1000 hidden units" (TASLP §IV-D; MATLAB hiddenLayers=[1000 1000 1000])
+N_HIDDEN_LAYERS = 3
+GAMMA_HUANG = 0.05       # discriminative weight, MATLAB train_mir1k_demo.m eI.pos_neg_r=0.05
+GAMMA_LSTM = 0.5         # blog (Keen Quartet) "gamma = 0.5" for the 3 x LSTM(1000) variant
+LSTM_UNITS = 1000        # blog: 3 LSTM layers of 1000 units
+ANDABI_GRU_UNITS = 256   # andabi:config.py ModelConfig hidden_size=256, n_rnn_layer=3
+ARCHS = ("lstm3x1000", "drnn1", "drnn2", "drnn3", "srnn", "dnn", "gru3x256")
+DEFAULT_TRAIN_ARCH = "lstm3x1000"   # the project's users asked for it as the train default (issue 4)
+
+# Initialisation (MATLAB initialize_weights.m): Glorot-uniform limits sqrt(6/(fan_in+fan_out)),
+# sqrt(6/(fan_in+2*fan_out)) for the input weights of the recurrent layer,
+# sqrt(6/(3*hidden)) for the recurrent matrix ("Ilya's modification"); biases 0.
+
+# --- optimisation (here; Huang used full-batch L-BFGS, 400 iterations, history 50) ----------
+LBFGS_MAX_ITER = 400     # MATLAB train_mir1k_demo.m options.MaxIter=400 (not used by default here)
+# Here: andabi:config.py used LR=0.0001 for its GRU; for drnn2 on MIR-1K a probe here (3 epochs of
+# one random shift per clip) diverged at 1e-3 (Inf on the whole dev clips in epoch 1) and reached dev
+# GNSDR 6.9 -> 7.9 dB in two epochs at 3e-4, so 3e-4 is the default, halved when dev GNSDR stalls.
+ADAM_LEARNING_RATE = 3e-4
+LR_PATIENCE = 4          # epochs without a dev-GNSDR gain before the learning rate is halved
+FRAMES_PER_BATCH = 1600  # here: 16 x 100-frame sequences per Adam step (chunks of 50/25/10/1 frames batched to the same frame count)
+DEV_EVERY_EPOCHS = 1
+
+# --- evaluation -----------------------------------------------------------------------------
+# Paper's Table II (TASLP), MIR-1K test set (825 clips), voice GNSDR/GSIR/GSAR in dB.
+PAPER_TABLE = {
+    "DNN": (6.93, 10.99, 10.15),
+    "DRNN-1": (7.11, 11.74, 9.93),
+    "DRNN-2": (7.27, 11.98, 9.99),
+    "DRNN-3": (7.14, 11.48, 10.15),
+    "sRNN": (7.09, 11.72, 9.88),
+    "DNN + discrim": (7.09, 12.11, 9.67),
+    "DRNN-1 + discrim": (7.21, 12.76, 9.56),
+    "DRNN-2 + discrim": (7.45, 13.08, 9.68),
+    "DRNN-3 + discrim": (7.09, 11.69, 10.00),
+    "sRNN + discrim": (7.15, 12.79, 9.39),
+}
+
+MIR1K_URL = "http://mirlab.org/dataset/public/MIR-1K.zip"  # mirdata mir_1k.py REMOTES

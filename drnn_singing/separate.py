@@ -1,0 +1,154 @@
+"""`python -m drnn_singing.separate INPUT [INPUT ...] [--weights W] --outdir OUT`
+
+Writes OUT/<name>/vocals.wav and OUT/<name>/accompaniment.wav (16 kHz, mono, float WAV).
+Any input rate and channel count: resampled to 16 kHz and downmixed (channel mean).
+Without --weights the shipped drnn2 + discriminative model (drnn_singing/pretrained/) is used.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from . import features as F
+from . import params as P
+
+PRETRAINED_DIR = Path(__file__).resolve().parent / "pretrained"
+WEIGHTS_NAME = "model.weights.h5"
+CONFIG_NAME = "config.json"
+# A training mixture is two unit-energy sources over a clip of mean length 8.01 s (128,160 samples),
+# so its RMS is about sqrt(2/128160). Inputs of any level are scaled to it before the network and
+# scaled back after (here; Huang only processed MIR-1K clips, always at this level).
+REFERENCE_RMS = float(np.sqrt(2.0 / 128160))
+# Frames per network call for long inputs: 400 frames = 12.8 s, just over the longest MIR-1K clip
+# (12.03 s), so the recurrence never runs longer than on the clips it was checked on (here; Huang
+# ran each clip as one sequence). The recurrent state restarts at zero in each block.
+BLOCK_FRAMES = 400
+
+
+class ModelFileError(ValueError):
+    """A missing or unreadable model folder / weights file."""
+
+
+def resolve_weights(weights=None) -> tuple[Path, dict]:
+    """--weights (a folder holding model.weights.h5 + config.json, or the .weights.h5 file itself;
+    None = the shipped model) -> (weights path, config dict)."""
+    path = Path(weights) if weights is not None else PRETRAINED_DIR
+    weights_file = path / WEIGHTS_NAME if path.is_dir() else path
+    config_file = weights_file.with_name(CONFIG_NAME)
+    if not weights_file.is_file():
+        hint = ("the shipped model is missing from drnn_singing/pretrained/; restore it from git or train one "
+                "with `python -m drnn_singing.train`") if weights is None else "pass a model folder written by train.py"
+        raise ModelFileError(f"{weights_file}: no model weights file; {hint}")
+    if not config_file.is_file():
+        raise ModelFileError(f"{config_file}: missing (it says which architecture {weights_file.name} holds); "
+                             "keep config.json beside the weights written by train.py")
+    try:
+        config = json.loads(config_file.read_text())
+    except (OSError, ValueError) as err:
+        raise ModelFileError(f"{config_file}: unreadable ({err}); rewrite it or retrain") from None
+    return weights_file, config
+
+
+class Separator:
+    """A trained model and a compiled whole-sequence predictor.
+
+    __call__(features (T, context*513)) -> masked magnitudes (T, 1026) = [music, voice].
+    """
+
+    def __init__(self, model, config: dict):
+        import tensorflow as tf
+        self.model, self.config = model, config
+        inputs = model.input_shape[-1]
+        self._predict = tf.function(lambda x: model(x, training=False), reduce_retracing=True,
+                                    input_signature=[tf.TensorSpec((1, None, inputs), tf.float32)])
+
+    def __call__(self, feats: np.ndarray, block_frames: int = 0) -> np.ndarray:
+        if block_frames <= 0 or feats.shape[0] <= block_frames:
+            return self._predict(feats[None].astype(np.float32)).numpy()[0]
+        parts = [self._predict(feats[None, s:s + block_frames].astype(np.float32)).numpy()[0]
+                 for s in range(0, feats.shape[0], block_frames)]
+        return np.concatenate(parts, axis=0)
+
+
+def load_separator(weights=None) -> Separator:
+    """Build the architecture named in config.json and load its weights (float16 files are upcast)."""
+    from .model import build_model
+    weights_file, config = resolve_weights(weights)
+    model = build_model(config["arch"], hidden=config.get("hidden"), n_layers=config.get("layers", P.N_HIDDEN_LAYERS))
+    try:
+        model.load_weights(str(weights_file))
+    except Exception as err:  # h5py/keras raise many types for truncated or mismatched files
+        raise ModelFileError(f"{weights_file}: cannot be loaded into a {config['arch']} model "
+                             f"({type(err).__name__}: {str(err).splitlines()[0][:200]}); retrain or restore it") from None
+    return Separator(model, config)
+
+
+def separate_magnitudes(separator: Separator, mixture: np.ndarray, block_frames: int = 0):
+    """mixture (samples,) at 16 kHz -> (music magnitude (T, 513), voice magnitude (T, 513), mixture STFT)."""
+    spec = F.stft(mixture)
+    out = separator(F.add_context(np.abs(spec)), block_frames)
+    return out[:, :P.N_BINS], out[:, P.N_BINS:], spec
+
+
+def separate_signal(separator: Separator, mixture: np.ndarray, block_frames: int = BLOCK_FRAMES,
+                    normalize: bool = True) -> dict[str, np.ndarray]:
+    """mixture (samples,) at 16 kHz -> {"accompaniment", "vocals"}: (samples,) float32 each.
+
+    Mixture-phase resynthesis; samples past the last full frame (and the attenuated edges) are
+    what the uncentred framing leaves: the outputs are zero-padded to the input length.
+    """
+    mixture = np.asarray(mixture, np.float32)
+    scale = 1.0
+    if normalize:
+        rms = float(np.sqrt(np.mean(np.square(mixture, dtype=np.float64))))
+        if rms == 0.0:
+            raise F.FeatureError("the input is silent; nothing to separate")
+        scale = REFERENCE_RMS / rms
+    music, voice, spec = separate_magnitudes(separator, mixture * scale, block_frames)
+    out = {}
+    for name, mag in (("accompaniment", music), ("vocals", voice)):
+        wave = F.resynthesize(mag, spec) / scale
+        padded = np.zeros(mixture.size, np.float32)
+        padded[:min(wave.size, mixture.size)] = wave[:mixture.size]
+        out[name] = padded
+    return out
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m drnn_singing.separate", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("inputs", nargs="+", type=Path, help="audio files (any rate, any channel count)")
+    parser.add_argument("--weights", type=Path, default=None,
+                        help="model folder (or its model.weights.h5) from train.py; default: the shipped drnn2 model")
+    parser.add_argument("--outdir", type=Path, required=True, help="writes OUTDIR/<name>/{vocals,accompaniment}.wav")
+    parser.add_argument("--block-frames", type=int, default=BLOCK_FRAMES,
+                        help=f"frames per network call (memory bound for long files; default {BLOCK_FRAMES})")
+    args = parser.parse_args(argv)
+
+    from common.audio import AudioError, load_audio, save_audio
+    try:
+        separator = load_separator(args.weights)
+        for path in args.inputs:
+            audio, _ = load_audio(path, sr=P.SAMPLE_RATE, mono=True, max_channels=64)
+            if audio.shape[1] < P.N_FFT:
+                raise F.FeatureError(f"{path}: {audio.shape[1]} samples at 16 kHz, shorter than one "
+                                     f"{P.N_FFT}-sample frame")
+            try:
+                sources = separate_signal(separator, audio[0], args.block_frames)
+            except F.FeatureError as err:
+                raise F.FeatureError(f"{path}: {err}") from None
+            for name, wave in sources.items():
+                save_audio(args.outdir / path.stem / f"{name}.wav", wave, P.SAMPLE_RATE, subtype="FLOAT")
+            print(f"{path} -> {args.outdir / path.stem}/{{vocals,accompaniment}}.wav")
+    except (AudioError, ModelFileError, F.FeatureError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,242 @@
+"""`python -m drnn_singing.train --dataset mir1k --root ROOT [--arch A] [--gamma G] [--epochs N] [--resume] --out DIR`
+
+Trains one architecture on Huang's MIR-1K training split (171 clips) with the discriminative loss,
+checks the 4-clip dev split after every epoch (GNSDR, Huang's model-selection figure) and keeps the
+best-dev weights in DIR/model.weights.h5 (+ DIR/config.json: a folder separate/evaluate can load).
+
+Deviation: Adam (mini-batches of equal-length chunks) instead of Huang's full-batch L-BFGS
+(400 iterations); no maintained L-BFGS for Keras 3 is installed here (tensorflow-probability is not
+a dependency). Files in DIR: args.json, config.json, model.weights.h5 (best dev GNSDR),
+last.weights.h5, history.csv, loss_curve.png, backup/ (resume state; removed when training ends).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from . import params as P
+
+DEFAULT_ROOT = Path(os.environ.get("MIR1K_ROOT", "data/MIR-1K"))
+
+
+class TrainingError(RuntimeError):
+    """A run folder in a state that cannot be started or resumed."""
+
+
+def set_threads(threads: int) -> None:
+    """Limit TensorFlow's intra-op threads (0 = TF default); call before any TF op runs."""
+    if threads > 0:
+        import tensorflow as tf
+        tf.config.threading.set_intra_op_parallelism_threads(threads)
+        tf.config.threading.set_inter_op_parallelism_threads(min(2, threads))
+
+
+def default_gamma(arch: str) -> float:
+    """0.5 for the blog's LSTM variant, Huang's 0.05 otherwise (params.py)."""
+    return P.GAMMA_LSTM if arch == "lstm3x1000" else P.GAMMA_HUANG
+
+
+def _git_revision() -> str:
+    try:
+        return subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True,
+                              cwd=Path(__file__).parent, timeout=10).stdout.strip() or "unknown"
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+
+
+def _write_text_atomic(path: Path, text: str) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(text)
+    os.replace(tmp, path)
+
+
+def make_callbacks(out: Path, dev_clips, patience: int, config: dict, lr_patience: int = P.LR_PATIENCE):
+    """Dev metrics, best/last checkpoints, early stopping, CSV log, loss-curve PNG, resume backup."""
+    import keras
+    import numpy as np
+
+    from .evaluate import evaluate_clips
+    from .separate import Separator
+
+    class DevMetrics(keras.callbacks.Callback):
+        """Adds val_gnsdr / val_gsir / val_gsar (voice, dev clips, Huang's protocol) to the logs."""
+
+        def on_epoch_end(self, epoch, logs=None):
+            if logs is None or not dev_clips:
+                return
+            from common.bsseval import BSSEvalError
+            try:
+                summary, _ = evaluate_clips(Separator(self.model, config), dev_clips)
+            except BSSEvalError as err:   # e.g. a ReLU recurrence that blows up over a whole clip
+                print(f"  dev: not scored ({err}); this epoch is not selected", flush=True)
+                logs.update(val_gnsdr=float("nan"), val_gsir=float("nan"), val_gsar=float("nan"))
+                return
+            logs.update(val_gnsdr=summary["voice"]["GNSDR"], val_gsir=summary["voice"]["GSIR"],
+                        val_gsar=summary["voice"]["GSAR"])
+            print(f"  dev: GNSDR {logs['val_gnsdr']:.2f}  GSIR {logs['val_gsir']:.2f}  "
+                  f"GSAR {logs['val_gsar']:.2f} dB", flush=True)
+
+    class LossCurve(keras.callbacks.Callback):
+        """Re-draws out/loss_curve.png from history.csv after each epoch."""
+
+        def on_epoch_end(self, epoch, logs=None):
+            import csv
+
+            import matplotlib
+            matplotlib.use("Agg")
+            import matplotlib.pyplot as plt
+            with open(out / "history.csv") as f:
+                rows = list(csv.DictReader(f))
+            if not rows:
+                return
+            epochs = [int(r["epoch"]) + 1 for r in rows]
+            fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(10, 3.5))
+            for key in ("loss", "val_loss"):
+                if key in rows[0]:
+                    ax1.plot(epochs, [float(r[key]) for r in rows], label=key)
+            ax1.set_xlabel("epoch"), ax1.set_ylabel("loss per frame"), ax1.legend()
+            if "val_gnsdr" in rows[0]:
+                ax2.plot(epochs, [float(r["val_gnsdr"]) for r in rows], label="dev GNSDR (voice)")
+                ax2.axhline(P.PAPER_TABLE["DRNN-2 + discrim"][0], ls=":", c="gray", label="paper DRNN-2+discrim (test)")
+                ax2.set_xlabel("epoch"), ax2.set_ylabel("dB"), ax2.legend()
+            fig.tight_layout()
+            tmp = out / "loss_curve.tmp.png"
+            fig.savefig(tmp, dpi=90)
+            plt.close(fig)
+            os.replace(tmp, out / "loss_curve.png")
+
+    monitor, mode = ("val_gnsdr", "max") if dev_clips else ("loss", "min")
+    return [
+        keras.callbacks.BackupAndRestore(str(out / "backup")),
+        keras.callbacks.TerminateOnNaN(),
+        DevMetrics(),
+        keras.callbacks.ModelCheckpoint(str(out / "model.weights.h5"), monitor=monitor, mode=mode,
+                                        save_best_only=True, save_weights_only=True, verbose=1),
+        keras.callbacks.ModelCheckpoint(str(out / "last.weights.h5"), save_weights_only=True),
+        keras.callbacks.EarlyStopping(monitor=monitor, mode=mode, patience=patience, verbose=1),
+        keras.callbacks.ReduceLROnPlateau(monitor=monitor, mode=mode, factor=0.5, patience=lr_patience,
+                                          min_lr=1e-6, verbose=1),
+        keras.callbacks.CSVLogger(str(out / "history.csv"), append=True),
+        LossCurve(),
+    ], np
+
+
+def check_run_folder(out: Path, resume: bool) -> None:
+    """A fresh --out, or --resume on a folder with a backup; anything else is a one-line error."""
+    started = (out / "args.json").exists()
+    if started and not resume:
+        raise TrainingError(f"{out} already holds a training run; pass --resume to continue it or choose a new --out")
+    if resume and not started:
+        raise TrainingError(f"{out} holds no training run to resume (no args.json); drop --resume to start one")
+    if resume and not (out / "backup").exists():
+        raise TrainingError(f"{out}: nothing to resume (no backup/ folder: the run has finished, or was stopped "
+                            "before its first epoch ended); start a new run with a new --out")
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(prog="python -m drnn_singing.train", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--dataset", default="mir1k", choices=["mir1k"])
+    parser.add_argument("--root", type=Path, default=DEFAULT_ROOT,
+                        help=f"MIR-1K folder (train/ dev/ test/, or the archive's Wavfile/); default $MIR1K_ROOT or "
+                             f"{DEFAULT_ROOT} (download {P.MIR1K_URL})")
+    parser.add_argument("--arch", default=P.DEFAULT_TRAIN_ARCH, choices=P.ARCHS)
+    parser.add_argument("--gamma", type=float, default=None,
+                        help="discriminative weight (0 = plain MSE); default 0.5 for lstm3x1000, 0.05 otherwise")
+    parser.add_argument("--epochs", type=int, default=200)
+    parser.add_argument("--patience", type=int, default=20, help="early stopping on dev GNSDR (epochs)")
+    parser.add_argument("--lr", type=float, default=P.ADAM_LEARNING_RATE, help="Adam learning rate")
+    parser.add_argument("--lr-patience", type=int, default=P.LR_PATIENCE,
+                        help="halve the learning rate after this many epochs without a dev gain")
+    parser.add_argument("--clipnorm", type=float, default=1.0, help="gradient-norm clipping (ReLU RNNs; 0 = off)")
+    parser.add_argument("--frames-per-batch", type=int, default=P.FRAMES_PER_BATCH)
+    parser.add_argument("--shifts-per-clip", type=int, default=0,
+                        help="circular shifts per clip and epoch: 0 = all of Huang's grid (2133 mixtures), "
+                             "k = k random shifts of the grid")
+    parser.add_argument("--circular-step", type=int, default=P.CIRCULAR_STEP, help="shift step in samples (0 = no augmentation)")
+    parser.add_argument("--hidden", type=int, default=None, help="units per layer (default: the architecture's)")
+    parser.add_argument("--layers", type=int, default=P.N_HIDDEN_LAYERS)
+    parser.add_argument("--limit-clips", type=int, default=None, help="use only the first N training clips")
+    parser.add_argument("--no-dev", action="store_true", help="skip the dev split (select on training loss)")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--threads", type=int, default=0, help="TensorFlow intra-op threads (0 = TF default)")
+    parser.add_argument("--distribute", default="none", choices=["none", "mirrored"],
+                        help="tf.distribute strategy to build the model under")
+    parser.add_argument("--resume", action="store_true", help="continue the run in --out from its last epoch")
+    parser.add_argument("--out", type=Path, required=True)
+    return parser.parse_args(argv)
+
+
+def train(args) -> Path:
+    """Run training as described by the parsed arguments; returns the run folder."""
+    out = args.out
+    check_run_folder(out, args.resume)
+    gamma = default_gamma(args.arch) if args.gamma is None else args.gamma
+    from .losses import make_loss
+    loss = make_loss(gamma)                      # validates gamma before the slow imports
+
+    from .data import count_frames, load_split, training_dataset, validation_dataset
+    train_clips = load_split(args.root, "train", args.limit_clips)
+    dev_clips = [] if args.no_dev else load_split(args.root, "dev")
+    mixtures, frames = count_frames(train_clips, args.shifts_per_clip, args.circular_step)
+    print(f"train: {len(train_clips)} clips -> {mixtures} mixtures, {frames} frames per epoch; dev: {len(dev_clips)} clips",
+          flush=True)
+
+    set_threads(args.threads)
+    import keras
+    import tensorflow as tf
+
+    from .model import build_model
+    keras.utils.set_random_seed(args.seed)
+    strategy = tf.distribute.MirroredStrategy() if args.distribute == "mirrored" else tf.distribute.get_strategy()
+    label = f"{args.arch} + discrim (gamma {gamma:g})" if gamma else args.arch
+    config = {"arch": args.arch, "hidden": args.hidden, "layers": args.layers, "gamma": gamma, "label": label}
+    with strategy.scope():
+        model = build_model(args.arch, hidden=args.hidden, n_layers=args.layers, seed=args.seed)
+        optimizer = keras.optimizers.Adam(args.lr, clipnorm=args.clipnorm or None)
+        model.compile(optimizer=optimizer, loss=loss)
+    print(f"{args.arch}: {model.count_params():,} parameters, gamma {gamma:g}", flush=True)
+
+    out.mkdir(parents=True, exist_ok=True)
+    if not args.resume:
+        record = {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()}
+        record.update(gamma=gamma, command=" ".join([Path(sys.executable).name, "-m", "drnn_singing.train"] + sys.argv[1:]),
+                      git_revision=_git_revision(), started=time.strftime("%Y-%m-%d %H:%M:%S"),
+                      train_mixtures=mixtures, train_frames_per_epoch=frames, parameters=model.count_params())
+        _write_text_atomic(out / "args.json", json.dumps(record, indent=2))
+    _write_text_atomic(out / "config.json", json.dumps(config, indent=2))
+
+    train_ds = training_dataset(train_clips, args.shifts_per_clip, args.circular_step, args.frames_per_batch, seed=args.seed)
+    val_ds = validation_dataset(dev_clips) if dev_clips else None
+    callbacks, _ = make_callbacks(out, dev_clips, args.patience, config, args.lr_patience)
+    start = time.time()
+    model.fit(train_ds, validation_data=val_ds, epochs=args.epochs, callbacks=callbacks,
+              verbose=1 if sys.stdout.isatty() else 2)
+    print(f"done in {time.time() - start:.0f} s; best weights: {out / 'model.weights.h5'}", flush=True)
+    return out
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
+    from common.datasets import DatasetError
+
+    from .features import FeatureError
+    try:
+        train(args)
+    except (DatasetError, FeatureError, TrainingError, ValueError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"error: interrupted; continue with the same command plus --resume (from the last finished epoch "
+              f"saved in {args.out / 'backup'})", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,284 @@
+"""drnn_singing: parameter counts, exact framing, mask, loss, training, evaluation, CLIs, bad inputs."""
+from __future__ import annotations
+
+import json
+import os
+
+import numpy as np
+import pytest
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+from drnn_singing import features as F  # noqa: E402
+from drnn_singing import params as P  # noqa: E402
+
+
+# ---------------------------------------------------------------------------------------------
+# architectures
+
+
+@pytest.mark.parametrize("arch, expected", [
+    ("drnn2", 5_569_026),    # drnn.md §2.2: 1539*1000+1000 + 1000*1000+1000 + 1000*1000 + 1000*1000+1000 + 1000*1026+1026
+    ("drnn1", 5_569_026), ("drnn3", 5_569_026),
+    ("dnn", 4_569_026),      # no recurrent matrix
+    ("srnn", 7_569_026),     # three recurrent matrices
+    ("lstm3x1000", 4 * (513 * 1000 + 1000 * 1000 + 1000) + 2 * 4 * (2000 * 1000 + 1000) + 2 * (1000 * 513 + 513)),
+    ("gru3x256", 3 * (513 * 256 + 256 * 256 + 512) + 2 * 3 * (2 * 256 * 256 + 512) + 2 * (256 * 513 + 513)),
+])
+def test_parameter_counts(arch, expected):
+    from drnn_singing.model import build_model
+    assert build_model(arch).count_params() == expected
+
+
+def test_recurrence_sits_at_the_named_layer():
+    from drnn_singing.model import build_model
+    names = {layer.name for layer in build_model("drnn3", hidden=8).layers}
+    assert {"hidden1", "hidden2", "hidden3_input", "hidden3"} <= names and "hidden2_input" not in names
+    with pytest.raises(ValueError, match="unknown architecture"):
+        build_model("drnn7")
+
+
+def test_initialisation_limits():
+    """Glorot-uniform ranges of MATLAB initialize_weights.m, zero biases."""
+    from drnn_singing.model import build_model
+    model = build_model("drnn2")
+    w1 = model.get_layer("hidden1").kernel.numpy()
+    w2 = model.get_layer("hidden2_input").kernel.numpy()
+    u = model.get_layer("hidden2").cell.recurrent_kernel.numpy()
+    for weights, limit in ((w1, np.sqrt(6 / 2539)), (w2, np.sqrt(6 / 3000)), (u, np.sqrt(6 / 3000))):
+        assert np.abs(weights).max() <= limit and np.abs(weights).max() > 0.98 * limit
+    assert not np.any(model.get_layer("output").bias.numpy())
+
+
+# ---------------------------------------------------------------------------------------------
+# features
+
+
+def test_window_is_sqrt_periodic_hann():
+    import scipy.signal
+    np.testing.assert_allclose(F.sqrt_hann(), np.sqrt(scipy.signal.get_window("hann", 1024, fftbins=True)), atol=1e-12)
+
+
+def test_stft_framing_and_shapes():
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal(16000 * 3 + 77).astype(np.float32)
+    spec = F.stft(x)
+    frames = 1 + (x.size - 1024) // 512           # labrosa stft.m: no padding, tail dropped
+    assert spec.shape == (frames, 513) == (F.n_frames(x.size), P.N_BINS)
+    t = 17                                        # frame t covers samples [512 t, 512 t + 1024)
+    np.testing.assert_allclose(spec[t], np.fft.rfft(x[512 * t:512 * t + 1024] * F.sqrt_hann()), rtol=1e-4, atol=1e-4)
+    feats = F.add_context(np.abs(spec))
+    assert feats.shape == (frames, 1539)
+    mag = np.abs(spec)
+    np.testing.assert_array_equal(feats[5], np.concatenate([mag[4], mag[5], mag[6]]))
+    np.testing.assert_array_equal(feats[0, :513], mag[0])            # edges replicated
+    np.testing.assert_array_equal(feats[-1, 1026:], mag[-1])
+
+
+def test_istft_reconstructs_away_from_the_edges():
+    rng = np.random.default_rng(1)
+    x = rng.standard_normal(20000).astype(np.float32)
+    y = F.istft(F.stft(x))
+    assert y.size == 1024 + (F.n_frames(x.size) - 1) * 512
+    inner = slice(512, y.size - 512)
+    assert np.max(np.abs(y[inner] - x[inner])) < 1e-5
+    assert np.max(np.abs(y[:512] - x[:512])) > 1e-3                  # first half-frame attenuated by sin^2
+
+
+def test_too_short_and_silent_signals():
+    with pytest.raises(F.FeatureError, match="shorter than one 1024-sample frame"):
+        F.stft(np.zeros(1000))
+    with pytest.raises(F.FeatureError, match="silent"):
+        F.unit_energy(np.zeros(5000), "voice")
+
+
+def test_circular_shift_grid_and_chunking():
+    # MATLAB: for ioffset = 1:10000:N-10000, shifted = [x(ioffset:end); x(1:ioffset-1)]
+    assert F.shift_offsets(49000) == [0, 10000, 20000, 30000]
+    assert F.shift_offsets(40001) == [0, 10000, 20000, 30000]
+    assert F.shift_offsets(40000) == [0, 10000, 20000]
+    x = np.arange(10)
+    np.testing.assert_array_equal(F.circular_shift(x, 3), [3, 4, 5, 6, 7, 8, 9, 0, 1, 2])
+    assert F.chunk_lengths(357) == [100, 100, 100, 50] + [1] * 7
+    assert F.chunk_lengths(85) == [50, 25, 10]
+    pieces = list(F.chunks(np.arange(357)))
+    np.testing.assert_array_equal(np.concatenate(pieces), np.arange(357))
+
+
+def test_augmented_training_set_size(mir1k_root):
+    """Huang's 171 training clips give 2133 shifted mixtures and 565,822 frames (drnn.md §2.1)."""
+    from drnn_singing.data import count_frames, load_split
+    clips = load_split(mir1k_root, "train")
+    assert len(clips) == 171
+    assert count_frames(clips) == (2133, 565_822)
+
+
+# ---------------------------------------------------------------------------------------------
+# mask and loss
+
+
+def test_mask_outputs_sum_to_the_mixture():
+    from drnn_singing.model import SoftMask
+    rng = np.random.default_rng(2)
+    raw = rng.standard_normal((2, 7, 2 * 513)).astype(np.float32)        # linear outputs, any sign
+    z = np.abs(rng.standard_normal((2, 7, 513))).astype(np.float32)
+    out = np.asarray(SoftMask()([raw, z]))
+    np.testing.assert_allclose(out[..., :513] + out[..., 513:], z, rtol=1e-5, atol=1e-6)
+    a1, a2 = np.abs(raw[..., :513]), np.abs(raw[..., 513:])
+    np.testing.assert_allclose(out[..., 513:], a2 / (a1 + a2 + 1e-10) * z, rtol=1e-5)
+
+
+def test_loss_against_hand_computation():
+    from drnn_singing.losses import discriminative_loss, make_loss
+    y = np.array([[[1.0, 2.0, 3.0, 4.0]]], np.float32)          # 1 frame, bins 2: y1 = [1,2], y2 = [3,4]
+    e = np.array([[[1.5, 1.0, 2.0, 5.0]]], np.float32)          # e1 = [1.5,1], e2 = [2,5]
+    # own = (0.25 + 1) + (1 + 1) = 3.25; cross = |e1-y2|^2 + |e2-y1|^2 = (2.25 + 9) + (1 + 9) = 21.25
+    assert float(np.asarray(discriminative_loss(y, e, 0.05))[0, 0]) == pytest.approx(0.5 * (3.25 - 0.05 * 21.25))
+    assert float(np.asarray(make_loss(0.0)(y, e))[0, 0]) == pytest.approx(0.5 * 3.25)
+    with pytest.raises(ValueError, match="gamma"):
+        make_loss(1.5)
+
+
+# ---------------------------------------------------------------------------------------------
+# training on synthetic data
+
+
+def _synthetic_clip(seed: int, seconds: float = 2.0):
+    """Harmonic 'music' (low tones) and a vibrato 'voice' (higher tones), unit energy each."""
+    from drnn_singing.data import Clip
+    rng = np.random.default_rng(seed)
+    t = np.arange(int(16000 * seconds)) / 16000
+    music = sum(np.sin(2 * np.pi * f * t) for f in rng.uniform(80, 300, 3)) + 0.05 * rng.standard_normal(t.size)
+    voice = sum(np.sin(2 * np.pi * f * k * t + 3 * np.sin(2 * np.pi * 5 * t)) / k
+                for f in rng.uniform(400, 800, 1) for k in (1, 2, 3)) * (np.sin(2 * np.pi * 0.7 * t) > -0.3)
+    return Clip(f"synthetic{seed}", F.unit_energy(music), F.unit_energy(voice))
+
+
+def test_a_few_training_steps_lower_the_loss():
+    import keras
+    from drnn_singing.data import training_dataset
+    from drnn_singing.losses import make_loss
+    from drnn_singing.model import build_model
+    keras.utils.set_random_seed(0)
+    clips = [_synthetic_clip(i) for i in range(3)]
+    model = build_model("drnn2", hidden=32)
+    model.compile(keras.optimizers.Adam(1e-3), make_loss(0.05))
+    ds = training_dataset(clips, shifts_per_clip=1, step=4000, frames_per_batch=200)
+    first = model.evaluate(ds, verbose=0)
+    model.fit(ds.repeat(), steps_per_epoch=40, epochs=1, verbose=0)
+    assert model.evaluate(ds, verbose=0) < 0.7 * first
+
+
+# ---------------------------------------------------------------------------------------------
+# evaluation
+
+
+def test_evaluation_matches_mir_eval_on_two_real_clips(mir1k_root):
+    import keras
+    import mir_eval
+    from drnn_singing.data import load_split
+    from drnn_singing.evaluate import clip_metrics, summarize
+    from drnn_singing.model import build_model
+    from drnn_singing.separate import Separator
+    keras.utils.set_random_seed(0)
+    separator = Separator(build_model("drnn2", hidden=16), {"arch": "drnn2"})
+    clips = load_split(mir1k_root, "test", limit=2)
+    per_clip = [clip_metrics(separator, clip) for clip in clips]
+    for clip, got in zip(clips, per_clip):
+        mixture = clip.music + clip.voice
+        spec = F.stft(mixture)
+        out = np.asarray(separator.model(F.add_context(np.abs(spec))[None]))[0]
+        est = np.stack([F.resynthesize(out[:, :513], spec), F.resynthesize(out[:, 513:], spec)])
+        n = est.shape[1]
+        ref = np.stack([clip.music[:n], clip.voice[:n]])
+        sdr, sir, sar, _ = mir_eval.separation.bss_eval_sources(ref, est, compute_permutation=False)
+        sdr_mix = mir_eval.separation.bss_eval_sources(ref[1:], mixture[None, :n])[0][0]
+        assert got["voice"]["SDR"] == pytest.approx(sdr[1], abs=0.02)
+        assert got["voice"]["SIR"] == pytest.approx(sir[1], abs=0.02)
+        assert got["voice"]["SAR"] == pytest.approx(sar[1], abs=0.02)
+        assert got["voice"]["NSDR"] == pytest.approx(sdr[1] - sdr_mix, abs=0.02)
+        assert got["length"] == clip.music.size
+    summary = summarize(per_clip)
+    lengths = np.array([c["length"] for c in per_clip])
+    expected = np.sum(lengths * [c["voice"]["NSDR"] for c in per_clip]) / lengths.sum()
+    assert summary["clips"] == 2 and summary["voice"]["GNSDR"] == pytest.approx(expected)
+
+
+# ---------------------------------------------------------------------------------------------
+# CLIs end to end on a synthetic MIR-1K layout, resume, bad inputs
+
+
+@pytest.fixture(scope="module")
+def synthetic_mir1k(tmp_path_factory):
+    import soundfile as sf
+    root = tmp_path_factory.mktemp("mir1k")
+    names = {"train": ["abjones_1_01", "amy_1_01"], "dev": ["abjones_5_08"], "test": ["Ani_1_01"]}
+    seed = 0
+    for split, clips in names.items():
+        (root / split).mkdir()
+        for name in clips:
+            clip = _synthetic_clip(seed, seconds=1.5)
+            seed += 1
+            sf.write(root / split / f"{name}.wav", 0.3 * np.stack([clip.music, clip.voice], 1) * 60, 16000,
+                     subtype="PCM_16")
+    return root
+
+
+def test_train_resume_separate_evaluate_clis(synthetic_mir1k, tmp_path, capsys, monkeypatch):
+    import keras
+    import soundfile as sf
+    from drnn_singing import evaluate, separate, train
+    out = tmp_path / "run"
+    common = ["--root", str(synthetic_mir1k), "--arch", "drnn2", "--hidden", "16", "--shifts-per-clip", "1",
+              "--circular-step", "4000", "--frames-per-batch", "100", "--out", str(out)]
+
+    class Interrupt(keras.callbacks.Callback):                             # Ctrl-C during epoch 2
+        def on_epoch_begin(self, epoch, logs=None):
+            if epoch == 1:
+                raise KeyboardInterrupt
+
+    make_callbacks = train.make_callbacks
+    monkeypatch.setattr(train, "make_callbacks", lambda *a: (make_callbacks(*a)[0] + [Interrupt()], None))
+    assert train.main(common + ["--epochs", "3"]) == 2
+    assert "--resume" in capsys.readouterr().err
+    monkeypatch.setattr(train, "make_callbacks", make_callbacks)
+    assert train.main(common + ["--epochs", "3"]) == 2                      # folder taken, no --resume
+    assert "pass --resume" in capsys.readouterr().err
+    assert train.main(common + ["--epochs", "2", "--resume"]) == 0          # runs epoch 2 only
+    history = (out / "history.csv").read_text().strip().splitlines()
+    assert [row.split(",")[0] for row in history[1:]] == ["0", "1"]
+    assert not (out / "backup").exists()                                    # finished: resume state removed
+    assert json.loads((out / "args.json").read_text())["arch"] == "drnn2"
+    assert (out / "loss_curve.png").stat().st_size > 1000
+
+    # separation: 44.1 kHz stereo in -> 16 kHz mono files out, the input length kept
+    stereo = np.random.default_rng(3).standard_normal((44100, 2)).astype(np.float32) * 0.1
+    sf.write(tmp_path / "song.wav", stereo, 44100)
+    assert separate.main([str(tmp_path / "song.wav"), "--weights", str(out), "--outdir", str(tmp_path / "sep")]) == 0
+    for name in ("vocals", "accompaniment"):
+        audio, rate = sf.read(tmp_path / "sep" / "song" / f"{name}.wav")
+        assert rate == 16000 and audio.ndim == 1 and audio.size == 16000
+
+    assert evaluate.main(["--root", str(synthetic_mir1k), "--split", "test", "--weights", str(out),
+                          "--json", str(tmp_path / "eval.json")]) == 0
+    result = json.loads((tmp_path / "eval.json").read_text())
+    assert result["clips"] == 1 and set(result["voice"]) == {"GNSDR", "GSIR", "GSAR"} and "music" in result
+
+
+def test_bad_inputs(tmp_path, capsys):
+    import soundfile as sf
+    from drnn_singing import separate, train
+    assert separate.main([str(tmp_path / "missing.wav"), "--weights", str(tmp_path), "--outdir", str(tmp_path)]) == 2
+    assert "model.weights.h5" in capsys.readouterr().err                     # no model in that folder
+    (tmp_path / "model.weights.h5").write_bytes(b"not hdf5")
+    (tmp_path / "config.json").write_text(json.dumps({"arch": "drnn2", "hidden": 8}))
+    sf.write(tmp_path / "short.wav", np.zeros(500, np.float32) + 0.1, 16000)
+    assert separate.main([str(tmp_path / "short.wav"), "--weights", str(tmp_path), "--outdir", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error:") and "cannot be loaded" in err and "Traceback" not in err
+    assert train.main(["--root", str(tmp_path / "nowhere"), "--out", str(tmp_path / "r")]) == 2
+    assert "MIR-1K.zip" in capsys.readouterr().err
+    assert train.main(["--root", str(tmp_path), "--gamma", "2", "--out", str(tmp_path / "r2")]) == 2
+    assert "gamma" in capsys.readouterr().err
+    assert train.main(["--root", str(tmp_path), "--resume", "--out", str(tmp_path / "r3")]) == 2
+    assert "no training run to resume" in capsys.readouterr().err
