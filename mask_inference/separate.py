@@ -1,0 +1,207 @@
+"""Separate vocals from accompaniment: ``python -m mask_inference.separate INPUT [INPUT ...] --method M --outdir OUT``.
+
+Writes OUT/<name>/vocals.wav and OUT/<name>/accompaniment.wav (the input's rate and channel
+count, float WAV). Methods:
+  deep      the mask-inference network (the shipped MIR-1K model unless --weights): every channel is
+            a separate batch element over the whole clip, BatchNorm in inference mode, soft mask on
+            the mixture magnitude with the mixture phase (nussl DeepMaskEstimation, design §1.5);
+            the input is resampled to the model's rate and the outputs back.
+  repet     REPET with nussl's defaults (repet.py)
+  hpss      librosa HPSS with vocals := harmonic, as the student did (hpss.py)
+  harmonic  our harmonic-comb model on a pyin f0 track (harmonic.py)
+Accompaniment: deep and harmonic give mixture - vocals (the student's time-domain residual); with
+``--accompaniment masked`` deep uses (1 - mask) instead. REPET and HPSS give their second mask's output.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from . import params
+
+PRETRAINED_DIR = Path(__file__).resolve().parent / "pretrained"
+WEIGHTS_NAME = "model.weights.h5"
+CONFIG_NAME = "config.json"
+
+
+class SeparationError(ValueError):
+    """Missing or unusable model, bad method or options; the message names the file and the fix."""
+
+
+@dataclass
+class DeepModel:
+    """A loaded mask-inference network and the STFT/rate it was trained with."""
+    model: object
+    config: dict
+    path: Path
+
+
+def load_deep_model(weights: str | Path | None = None) -> DeepModel:
+    """Load weights (a run folder, a model folder or a ``.weights.h5`` with config.json beside it).
+
+    None -> the shipped model in mask_inference/pretrained/.
+    """
+    path = Path(weights) if weights is not None else PRETRAINED_DIR
+    weights_file = path / WEIGHTS_NAME if path.is_dir() else path
+    config_file = weights_file.parent / CONFIG_NAME
+    if not weights_file.exists():
+        if weights is None:
+            raise SeparationError(f"the shipped model is missing ({weights_file}); train one with "
+                                  f"`python -m mask_inference.train --dataset mir1k --root ROOT --out DIR` "
+                                  f"and pass --weights DIR")
+        raise SeparationError(f"{weights_file} does not exist; pass a training run folder or its "
+                              f"{WEIGHTS_NAME}")
+    if not config_file.exists():
+        raise SeparationError(f"{config_file} is missing; the weights need the config.json written next to "
+                              f"them by mask_inference.train")
+    try:
+        config = json.loads(config_file.read_text())
+    except (OSError, json.JSONDecodeError) as err:
+        raise SeparationError(f"{config_file}: unreadable model config ({err}); rerun training") from err
+    from .model import build_model
+
+    model = build_model(num_bins=config.get("num_bins", params.NUM_BINS),
+                        hidden_size=config.get("hidden_size", params.HIDDEN_SIZE),
+                        num_layers=config.get("num_layers", params.NUM_LAYERS),
+                        dropout=config.get("dropout", params.DROPOUT))
+    try:
+        model.load_weights(weights_file)
+    except Exception as err:  # noqa: BLE001 - h5py/keras raise many types for a bad file
+        raise SeparationError(f"{weights_file}: cannot load these weights into a model with "
+                              f"{config.get('num_layers')} BLSTM layer(s) ({str(err).splitlines()[0]}); "
+                              f"is it the right file?") from err
+    return DeepModel(model, config, weights_file)
+
+
+def deep_mask(deep: DeepModel, audio: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Soft vocal mask of (channels, samples) at the model's rate -> (mask, complex STFT), (C, bins, frames)."""
+    from . import stft
+
+    window, hop = deep.config.get("window", params.DEEP_WINDOW), deep.config.get("hop", params.DEEP_HOP)
+    spec = stft.stft(audio, window, hop)
+    magnitude = np.abs(spec).swapaxes(-1, -2).astype(np.float32)        # (C, frames, bins)
+    mask = deep.model.predict_on_batch(magnitude)["mask"]
+    return np.asarray(mask).swapaxes(-1, -2), spec
+
+
+def separate_deep(audio: np.ndarray, rate: int, deep: DeepModel, accompaniment: str = "residual"):
+    """Deep mask inference on (channels, samples) -> (vocals, accompaniment), each (channels, samples)."""
+    from common.audio import resample
+
+    from . import stft
+
+    model_rate = int(deep.config.get("rate", 16000))
+    window, hop = deep.config.get("window", params.DEEP_WINDOW), deep.config.get("hop", params.DEEP_HOP)
+    x = resample(audio, rate, model_rate) if rate != model_rate else audio
+    mask, spec = deep_mask(deep, x)
+    vocals = stft.istft(spec * mask, x.shape[-1], window, hop)
+    if accompaniment == "masked":
+        backing = stft.istft(spec * (1.0 - mask), x.shape[-1], window, hop)
+    else:
+        backing = x - vocals
+    if rate != model_rate:
+        vocals, backing = (_fit(resample(y, model_rate, rate), audio.shape[-1]) for y in (vocals, backing))
+        if accompaniment == "residual":
+            backing = audio - vocals
+    return vocals.astype(np.float32), backing.astype(np.float32)
+
+
+def _fit(y: np.ndarray, length: int) -> np.ndarray:
+    if y.shape[-1] >= length:
+        return y[..., :length]
+    return np.pad(y, ((0, 0), (0, length - y.shape[-1])))
+
+
+class Separator:
+    """``Separator(method, weights=None)(audio (C, S), rate) -> (vocals, accompaniment)`` (C, S) float32."""
+
+    def __init__(self, method: str, weights: str | Path | None = None, accompaniment: str = "residual",
+                 **options):
+        if method not in params.METHODS:
+            raise SeparationError(f"unknown method {method!r}; choose one of {', '.join(params.METHODS)}")
+        if accompaniment not in ("residual", "masked"):
+            raise SeparationError(f"accompaniment must be 'residual' or 'masked', got {accompaniment!r}")
+        self.method = method
+        self.accompaniment = accompaniment
+        self.options = options
+        self.deep = load_deep_model(weights) if method == "deep" else None
+
+    def __call__(self, audio: np.ndarray, rate: int) -> tuple[np.ndarray, np.ndarray]:
+        audio = np.asarray(audio, dtype=np.float32)
+        if audio.ndim == 1:
+            audio = audio[None]
+        if audio.ndim != 2 or audio.shape[-1] == 0:
+            raise SeparationError(f"audio must be (channels, samples) with samples > 0, got shape {audio.shape}")
+        if not np.all(np.isfinite(audio)):
+            raise SeparationError("audio holds NaN or Inf samples")
+        if self.method == "deep":
+            return separate_deep(audio, rate, self.deep, self.accompaniment)
+        if self.method == "repet":
+            from .repet import separate_repet
+            return separate_repet(audio, rate, **self.options)
+        if self.method == "hpss":
+            from .hpss import separate_hpss
+            return separate_hpss(audio, rate, **self.options)
+        from .harmonic import separate_harmonic
+        return separate_harmonic(audio, rate, **self.options)
+
+
+def separate_files(inputs: list[str], method: str, outdir: str | Path, weights=None,
+                   accompaniment: str = "residual", subtype: str = "FLOAT") -> list[Path]:
+    """Separate every input file into outdir/<name>/{vocals,accompaniment}.wav; returns the track folders."""
+    from common.audio import load_audio, save_audio
+
+    names = [Path(p).stem for p in inputs]
+    duplicates = sorted({n for n in names if names.count(n) > 1})
+    if duplicates:
+        raise SeparationError(f"several inputs are named {duplicates[0]!r}; their outputs would overwrite each "
+                              f"other in {outdir}/{duplicates[0]}/, rename them")
+    separator = Separator(method, weights, accompaniment)
+    folders = []
+    from tqdm import tqdm
+
+    for path, name in tqdm(list(zip(inputs, names)), desc=f"separating ({method})", unit="file",
+                           disable=len(inputs) < 2):
+        audio, rate = load_audio(path)
+        vocals, backing = separator(audio, rate)
+        folder = Path(outdir) / name
+        save_audio(folder / "vocals.wav", vocals, rate, subtype=subtype)
+        save_audio(folder / "accompaniment.wav", backing, rate, subtype=subtype)
+        folders.append(folder)
+    return folders
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(prog="python -m mask_inference.separate", description=__doc__.split("\n")[0],
+                                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p.add_argument("inputs", nargs="+", metavar="INPUT", help="audio files (WAV/FLAC/...; mono or stereo)")
+    p.add_argument("--method", choices=params.METHODS, default="deep")
+    p.add_argument("--weights", help="deep: training run folder or model.weights.h5 (default: the shipped model)")
+    p.add_argument("--outdir", required=True, help="outputs land in OUTDIR/<name>/{vocals,accompaniment}.wav")
+    p.add_argument("--accompaniment", choices=("residual", "masked"), default="residual",
+                   help="deep: mixture - vocals (the original) or the (1 - mask) estimate")
+    p.add_argument("--subtype", choices=("FLOAT", "PCM_16"), default="FLOAT", help="WAV sample format")
+    args = p.parse_args(argv)
+    import os
+
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    from common.audio import AudioError
+
+    try:
+        folders = separate_files(args.inputs, args.method, args.outdir, args.weights, args.accompaniment,
+                                 args.subtype)
+    except (SeparationError, AudioError, ValueError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    for folder in folders:
+        print(folder)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
