@@ -46,6 +46,7 @@ timed by ``python -m benchmarks.bsseval``.
 """
 from __future__ import annotations
 
+import contextlib
 import itertools
 import warnings
 
@@ -95,10 +96,40 @@ def lagged_correlations(x: np.ndarray, y: np.ndarray, max_lag: int) -> np.ndarra
     return scipy.fft.irfft(spectrum, n=fft_size, axis=-1)[..., :2 * max_lag + 1]
 
 
-def _toeplitz_index(flen: int) -> np.ndarray:
-    """index[a, b] = b - a + flen - 1: where lag b - a sits in a lagged_correlations row."""
-    lags = np.arange(flen)
-    return lags[None, :] - lags[:, None] + flen - 1
+def _gram_matrix(ref_corr: np.ndarray, flen: int) -> np.ndarray:
+    """Gram matrix of the delayed references from their correlations.
+
+    ref_corr: (n_src, n_src, 2 flen - 1) from lagged_correlations (lag l at index flen - 1 + l).
+    Returns G: (n_src flen, n_src flen), G[i flen + a, j flen + b] = <x_i(. - a), x_j(. - b)>
+    = r_ij[b - a]; block (i, j) is the Toeplitz matrix whose row a is r_ij[-a .. flen - 1 - a].
+    """
+    n_src = ref_corr.shape[0]
+    gram = np.empty((n_src * flen, n_src * flen))
+    for i in range(n_src):
+        for j in range(n_src):
+            # window s of the sliding view is r_ij[s - (flen-1) ...]; row a needs window flen-1-a
+            windows = np.lib.stride_tricks.sliding_window_view(ref_corr[i, j], flen)
+            gram[i * flen:(i + 1) * flen, j * flen:(j + 1) * flen] = windows[::-1]
+    return gram
+
+
+# BLAS threads used by the solves. The matrices are small (n_src * 512), so extra threads gain
+# little on an idle machine, while on a busy one (or with several evaluations in parallel
+# processes) OpenBLAS threads oversubscribe the cores: measured here on 2 shared cores, a
+# 1024x1024 Cholesky took 0.02-0.05 s single-threaded and 0.09-3.6 s with 2 threads.
+# None leaves the library default.
+BLAS_THREADS: int | None = 1
+
+
+def _blas_limit():
+    """Context manager limiting BLAS threads to BLAS_THREADS (no-op without threadpoolctl)."""
+    if BLAS_THREADS is None:
+        return contextlib.nullcontext()
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError:
+        return contextlib.nullcontext()
+    return threadpool_limits(limits=BLAS_THREADS, user_api="blas")
 
 
 def _solve(gram: np.ndarray, rhs: np.ndarray) -> np.ndarray:
@@ -152,33 +183,41 @@ def pairwise_criteria(references: np.ndarray, estimates: np.ndarray,
     ref_corr = corr[:, :n_src]              # (n_src, n_src, 2 lag + 1)
     est_corr = corr[:, n_src:]              # (n_src, n_est, 2 lag + 1)
 
-    # Gram blocks G_ij[a, b] = <x_i(. - a), x_j(. - b)> = r_ij[b - a]
-    blocks = ref_corr[:, :, _toeplitz_index(flen)]            # (n_src, n_src, flen, flen)
-    gram = blocks.transpose(0, 2, 1, 3).reshape(n_src * flen, n_src * flen)
-    # d_i[a] = <x_i(. - a), e_k> = r_{i,e_k}[-a]  -> (n_src, flen, n_est)
-    rhs = est_corr[:, :, lag - np.arange(flen)].transpose(0, 2, 1)
-    rhs_all = rhs.reshape(n_src * flen, n_est)
-
+    gram = _gram_matrix(ref_corr, flen)
+    # d_i[a] = <x_i(. - a), e_k> = r_{i,e_k}[-a]  -> (n_src flen, n_est)
+    rhs_all = est_corr[:, :, lag - np.arange(flen)].transpose(0, 2, 1).reshape(n_src * flen, n_est)
     est_energy = np.sum(estimates ** 2, axis=1)                # (n_est,)
 
-    # projection on all references' delays, for every estimate at once
-    c_all = _solve(gram, rhs_all)                              # (n_src flen, n_est)
-    g_c_all = gram @ c_all
-    p_all = np.einsum("ak,ak->k", c_all, g_c_all)              # |P|^2
-    resid_all = est_energy - 2.0 * np.einsum("ak,ak->k", c_all, rhs_all) + p_all
+    def quadratic(u, g_u):                                     # column-wise u^T G u
+        return np.einsum("ak,ak->k", u, g_u)
 
+    with _blas_limit():
+        # filters projecting every estimate on all references' delays ...
+        c_all = _solve(gram, rhs_all)                          # (n_src flen, n_est)
+        # ... and on the delays of reference j alone; and the interference filters
+        # P - P_j = sum_i x_i * (c_all_i - [i == j] c_j)
+        c_single, deltas = [], []
+        for j in range(n_src):
+            rows = slice(j * flen, (j + 1) * flen)
+            c_j = _solve(gram[rows, rows], rhs_all[rows])      # (flen, n_est)
+            delta = c_all.copy()
+            delta[rows] -= c_j
+            c_single.append(c_j)
+            deltas.append(delta)
+        # one pass over G for every quadratic form of the big system
+        g_products = gram @ np.concatenate([c_all] + deltas, axis=1)
+
+    p_all = quadratic(c_all, g_products[:, :n_est])            # |P|^2
+    resid_all = est_energy - 2.0 * quadratic(c_all, rhs_all) + p_all      # |e - P|^2
     sdr = np.empty((n_est, n_src))
     sir = np.empty((n_est, n_src))
     sar = np.empty((n_est, n_src))
     for j in range(n_src):
-        g_jj = blocks[j, j]
-        c_j = _solve(g_jj, rhs[j])                             # (flen, n_est)
-        p_j = np.einsum("ak,ak->k", c_j, g_jj @ c_j)           # |P_j|^2
-        resid_j = est_energy - 2.0 * np.einsum("ak,ak->k", c_j, rhs[j]) + p_j
-        # interference P - P_j = sum_i x_i * (c_all_i - [i == j] c_j)
-        delta = c_all.copy()
-        delta[j * flen:(j + 1) * flen] -= c_j
-        interf = np.einsum("ak,ak->k", delta, gram @ delta)
+        rows = slice(j * flen, (j + 1) * flen)
+        c_j = c_single[j]
+        p_j = quadratic(c_j, gram[rows, rows] @ c_j)           # |P_j|^2
+        resid_j = est_energy - 2.0 * quadratic(c_j, rhs_all[rows]) + p_j  # |e - P_j|^2
+        interf = quadratic(deltas[j], g_products[:, (j + 1) * n_est:(j + 2) * n_est])
         sdr[:, j] = _db(p_j, resid_j)
         sir[:, j] = _db(p_j, interf)
         sar[:, j] = _db(p_all, resid_all)

@@ -1,0 +1,1 @@
+"""Speed and scale measurements (``python -m benchmarks.<name>``); never part of the test run."""
