@@ -359,7 +359,7 @@ def test_resume_after_interruption(stems_dir, tmp_path):
 
 # --- evaluation on a tiny MUSDB-layout folder ------------------------------------------------------
 
-def test_evaluate_on_synthetic_musdb(trained_models, tmp_path):
+def test_evaluate_on_synthetic_musdb(mixin_pretrained_dir, tmp_path):
     pytest.importorskip("museval", reason="museval (and ffmpeg for musdb) needed for BSSv4")
     from mixin.evaluate import evaluate, segment_indices
 
@@ -374,7 +374,7 @@ def test_evaluate_on_synthetic_musdb(trained_models, tmp_path):
     for name, audio in sources.items():
         sf.write(track / f"{name}.wav", np.stack([audio, audio], 1), RATE, subtype="FLOAT")
     sf.write(track / "mixture.wav", np.stack([sum(sources.values())] * 2, 1), RATE, subtype="FLOAT")
-    result = evaluate(tmp_path, trained_models / "models", n_tracks=1, segment_seconds=1.0,
+    result = evaluate(tmp_path, mixin_pretrained_dir, n_tracks=1, segment_seconds=1.0,
                       segment_offset=0, segment_limit=6, progress=False)
     assert len(result["per_segment"]) == 2  # 3 segments, the last never taken
     assert result["targets"] == ["harmonic", "percussive", "vocal"]
