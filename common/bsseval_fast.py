@@ -121,15 +121,21 @@ def _gram_matrix(ref_corr: np.ndarray, flen: int) -> np.ndarray:
 BLAS_THREADS: int | None = 1
 
 
+_controller = None
+
+
 def _blas_limit():
     """Context manager limiting BLAS threads to BLAS_THREADS (no-op without threadpoolctl)."""
+    global _controller
     if BLAS_THREADS is None:
         return contextlib.nullcontext()
-    try:
-        from threadpoolctl import threadpool_limits
-    except ImportError:
-        return contextlib.nullcontext()
-    return threadpool_limits(limits=BLAS_THREADS, user_api="blas")
+    if _controller is None:
+        try:  # librosa -> scikit-learn brings threadpoolctl; scanning the libraries costs ~1 ms,
+            from threadpoolctl import ThreadpoolController  # so it is done once
+        except ImportError:
+            return contextlib.nullcontext()
+        _controller = ThreadpoolController()
+    return _controller.limit(limits=BLAS_THREADS, user_api="blas")
 
 
 def _solve(gram: np.ndarray, rhs: np.ndarray) -> np.ndarray:
