@@ -22,8 +22,13 @@ from . import params as P
 SOURCES = {"music": 0, "voice": 1}   # Huang's output order
 
 
-def clip_metrics(separator, clip, backend: str = "fast") -> dict:
-    """One data.Clip -> {"name", "length", "voice": {SDR, SIR, SAR, NSDR}, "music": {...}}."""
+def clip_metrics(separator, clip, backend: str = "fast", compute_permutation: bool = False) -> dict:
+    """One data.Clip -> {"name", "length", "voice": {SDR, SIR, SAR, NSDR}, "music": {...}}.
+
+    compute_permutation: let BSS Eval pick the estimate order (MATLAB's bss_eval_sources does);
+    the scores stay indexed by reference (MATLAB's BSS_3_EVAL.m re-indexed them by perm a second
+    time, wrong whenever a swap wins: that bug is not reproduced).
+    """
     from common.bsseval import bss_eval_sources
     from .separate import separate_magnitudes
     mixture = clip.music + clip.voice
@@ -31,7 +36,8 @@ def clip_metrics(separator, clip, backend: str = "fast") -> dict:
     estimates = np.stack([F.resynthesize(music_mag, spec), F.resynthesize(voice_mag, spec)])
     n = estimates.shape[1]                                  # 1024 + (T-1)*512 <= clip length
     references = np.stack([clip.music[:n], clip.voice[:n]])
-    scores = bss_eval_sources(references, estimates, backend=backend, label=clip.name)
+    scores = bss_eval_sources(references, estimates, backend=backend, compute_permutation=compute_permutation,
+                              label=clip.name)
     out = {"name": clip.name, "length": int(clip.music.size)}
     for source, j in SOURCES.items():
         mixture_sdr = bss_eval_sources(references[j:j + 1], mixture[None, :n], backend=backend,
@@ -52,13 +58,14 @@ def summarize(per_clip: list[dict]) -> dict:
     return out
 
 
-def evaluate_clips(separator, clips, backend: str = "fast", progress: bool = False) -> tuple[dict, list[dict]]:
+def evaluate_clips(separator, clips, backend: str = "fast", progress: bool = False,
+                   compute_permutation: bool = False) -> tuple[dict, list[dict]]:
     """Evaluate data.Clip objects -> (summary, per-clip list)."""
     iterator = clips
     if progress:
         from tqdm import tqdm
         iterator = tqdm(clips, desc="evaluate", unit="clip")
-    per_clip = [clip_metrics(separator, clip, backend) for clip in iterator]
+    per_clip = [clip_metrics(separator, clip, backend, compute_permutation) for clip in iterator]
     return summarize(per_clip), per_clip
 
 
@@ -84,6 +91,8 @@ def main(argv=None) -> int:
     parser.add_argument("--limit", type=int, default=None, help="first N clips only")
     parser.add_argument("--backend", default="fast", choices=["fast", "mir_eval"],
                         help="BSS Eval v3 implementation in common.bsseval (same numbers within 0.01 dB)")
+    parser.add_argument("--compute-permutation", action="store_true",
+                        help="let BSS Eval choose the estimate order (MATLAB did); default: the known order")
     parser.add_argument("--json", type=Path, default=None, help="write the summary + per-clip metrics here")
     parser.add_argument("--threads", type=int, default=0, help="TensorFlow intra-op threads (0 = TF default)")
     args = parser.parse_args(argv)
@@ -98,7 +107,8 @@ def main(argv=None) -> int:
         separator = load_separator(args.weights)
         clips = load_split(args.root, args.split, args.limit)
         start = time.time()
-        summary, per_clip = evaluate_clips(separator, clips, args.backend, progress=sys.stderr.isatty())
+        summary, per_clip = evaluate_clips(separator, clips, args.backend, progress=sys.stderr.isatty(),
+                                           compute_permutation=args.compute_permutation)
     except (DatasetError, ModelFileError, F.FeatureError, BSSEvalError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
