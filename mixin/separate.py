@@ -182,6 +182,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="reproduce the original exactly: skip the last chunk, buggy --single-model phase")
     p.add_argument("--first-prefix", action="store_true",
                    help="name outputs by the part of the input name before the first '_' (as the original)")
+    p.add_argument("--name-from-folder", action="store_true",
+                   help="name outputs after the input's folder (for <track>/mix.wav or <track>/mixture.wav layouts)")
     p.add_argument("--block-chunks", type=int, default=DEFAULT_BLOCK_CHUNKS,
                    help=f"chunks per batched NSGT/CDAE call (memory vs speed; default {DEFAULT_BLOCK_CHUNKS})")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
@@ -201,7 +203,7 @@ def main(argv=None) -> int:
         bank = CDAEBank(model_dir=args.model_dir, instrumental=args.instrumental)
         for path in args.inputs:
             x, _ = load_audio(path, sr=SAMPLE_RATE, mono=True)
-            name = Path(path).stem
+            name = Path(path).resolve().parent.name if args.name_from_folder else Path(path).stem
             if args.first_prefix:
                 name = name.split("_")[0]
             h, p, v = separate(x[0], bank=bank, single_model=args.single_model, legacy=args.legacy,
