@@ -27,7 +27,10 @@ What differs is only how the numbers are obtained:
   ``flen - 1`` samples on both sides, so the result is the exact linear correlation
   (no wrap-around), as mir_eval's zero-padded full-length FFT gives.
 * Every reference's and every estimate's spectrum is computed once and shared by all pairs; the
-  Gram matrices are factorised once and solved for all estimates at the same time.
+  Gram matrices are factorised once and solved for all estimates at the same time, by Cholesky
+  (the Gram matrix is symmetric positive definite; ~3x fewer operations than mir_eval's LU),
+  falling back to mir_eval's LU / least-squares path when Cholesky fails.  BLAS runs one thread
+  in the solves (see BLAS_THREADS).
 * Energies of the projections are evaluated as quadratic forms in the Gram matrix
   (``|sum_i x_i * c_i|^2 = c^T G c``) instead of filtering the signals, e.g.
   ``|e - P|^2 = |e|^2 - 2 c.d + c^T G c`` and ``|P - P_j|^2 = (c - c_j)^T G (c - c_j)``, which are
@@ -63,12 +66,22 @@ BLOCK_FFT = 16384
 BLOCKS_PER_BATCH = 64
 
 
+def _segment(signals: np.ndarray, begin: int, end: int) -> np.ndarray:
+    """signals[:, begin:end] with zeros where the range leaves [0, samples)."""
+    out = np.zeros((signals.shape[0], end - begin))
+    lo, hi = max(begin, 0), min(end, signals.shape[1])
+    if hi > lo:
+        out[:, lo - begin:hi - begin] = signals[:, lo:hi]
+    return out
+
+
 def lagged_correlations(x: np.ndarray, y: np.ndarray, max_lag: int) -> np.ndarray:
     """Linear cross-correlations of every row of ``x`` with every row of ``y`` at small lags.
 
     x: (n, samples), y: (m, samples), float64.
     Returns r: (n, m, 2 * max_lag + 1) with ``r[i, k, max_lag + l] = sum_t x[i, t + l] * y[k, t]``
     for ``-max_lag <= l <= max_lag`` (samples outside the signals count as zero).
+    Memory beyond the inputs is bounded by BLOCKS_PER_BATCH blocks, whatever the length.
     """
     n, n_samples = x.shape
     m = y.shape[0]
@@ -76,23 +89,21 @@ def lagged_correlations(x: np.ndarray, y: np.ndarray, max_lag: int) -> np.ndarra
     hop = fft_size - 2 * max_lag
     n_blocks = -(-n_samples // hop)
 
-    # x with max_lag zeros in front and enough behind so every extended block is complete
-    x_padded = np.zeros((n, n_blocks * hop + 2 * max_lag))
-    x_padded[:, max_lag:max_lag + n_samples] = x
-    y_padded = np.zeros((m, n_blocks * hop))
-    y_padded[:, :n_samples] = y
-    x_blocks = np.lib.stride_tricks.sliding_window_view(x_padded, fft_size, axis=1)[:, ::hop]
-    y_blocks = y_padded.reshape(m, n_blocks, hop)
-
     spectrum = np.zeros((n, m, fft_size // 2 + 1), dtype=np.complex128)
-    for start in range(0, n_blocks, BLOCKS_PER_BATCH):
-        stop = min(start + BLOCKS_PER_BATCH, n_blocks)
-        x_spec = scipy.fft.rfft(x_blocks[:, start:stop], n=fft_size, axis=-1)
-        y_spec = np.conj(scipy.fft.rfft(y_blocks[:, start:stop], n=fft_size, axis=-1))
+    for first in range(0, n_blocks, BLOCKS_PER_BATCH):
+        count = min(BLOCKS_PER_BATCH, n_blocks - first)
+        begin, end = first * hop, (first + count) * hop
+        # block b of y: y[bh, (b+1)h); matching block of x extended by max_lag on both sides
+        x_part = _segment(x, begin - max_lag, end + max_lag)
+        x_blocks = np.lib.stride_tricks.sliding_window_view(x_part, fft_size, axis=1)[:, ::hop]
+        y_blocks = _segment(y, begin, end).reshape(m, count, hop)
+        x_spec = scipy.fft.rfft(x_blocks, n=fft_size, axis=-1)
+        y_spec = np.conj(scipy.fft.rfft(y_blocks, n=fft_size, axis=-1))
         for i in range(n):
             # sum over blocks of X_i(f) conj(Y_k(f)), for all k at once
             spectrum[i] += np.einsum("bf,kbf->kf", x_spec[i], y_spec)
-    # circular correlation index l (0..2*max_lag) holds linear lag l - max_lag
+    # circular correlation index l (0..2*max_lag) holds linear lag l - max_lag: no wrap-around,
+    # since a y block (hop samples) shifted by up to 2*max_lag stays inside fft_size
     return scipy.fft.irfft(spectrum, n=fft_size, axis=-1)[..., :2 * max_lag + 1]
 
 

@@ -74,6 +74,24 @@ def _synthetic_sources(rng, n_src, n_samples):
     return sources
 
 
+@pytest.mark.parametrize("n_samples, batch", [(300, 64), (40000, 64), (40000, 1)])
+def test_block_correlations_equal_direct_correlations(n_samples, batch, monkeypatch):
+    """The block-wise FFT correlations of the fast path are the exact linear correlations."""
+    from common import bsseval_fast
+
+    monkeypatch.setattr(bsseval_fast, "BLOCKS_PER_BATCH", batch)
+    rng = np.random.default_rng(n_samples)
+    x, y = rng.standard_normal((2, n_samples)), rng.standard_normal((3, n_samples))
+    lags = bsseval_fast.lagged_correlations(x, y, 511)                 # (2, 3, 1023)
+    assert lags.shape == (2, 3, 1023)
+    for i in range(2):
+        for k in range(3):
+            full = np.correlate(x[i], y[k], mode="full")             # lag l at n_samples - 1 + l
+            padded = np.concatenate([np.zeros(511), full, np.zeros(511)])
+            expected = padded[n_samples - 1:n_samples - 1 + 1023]
+            np.testing.assert_allclose(lags[i, k], expected, atol=1e-9 * np.sqrt(n_samples))
+
+
 @pytest.mark.parametrize("n_src, permute", [(2, False), (2, True), (3, True), (1, False)])
 def test_fast_matches_mir_eval_on_synthetic_signals(n_src, permute):
     rng = np.random.default_rng(10 + n_src)
