@@ -96,13 +96,16 @@ def format_table(summary: dict, tracks: int, what: str) -> str:
 
 
 def evaluate(dataset: str, root, split: str, methods: list[str], weights=None, mix: str = "sum",
-             limit: int | None = None, progress: bool = True, accompaniment: str = "residual") -> dict:
+             limit: int | None = None, progress: bool = True, accompaniment: str = "residual",
+             window: int | None = None) -> dict:
     """Run the protocol; returns {"summary": {method: ...}, "tracks": {method: {track: ...}}, "seconds": ...}."""
     from tqdm import tqdm
 
     from .separate import Separator
 
-    separators = {m: Separator(m, weights if m == "deep" else None, accompaniment) for m in methods}
+    separators = {m: Separator(m, weights if m == "deep" else None, accompaniment,
+                               **({"window": window} if window and m in ("repet", "hpss") else {}))
+                  for m in methods}
     per_track = {m: {} for m in methods}
     seconds = {m: 0.0 for m in methods}
     audio_seconds = 0.0
@@ -135,6 +138,8 @@ def main(argv=None) -> int:
     p.add_argument("--accompaniment", choices=("residual", "masked"), default="residual")
     p.add_argument("--limit", type=int, help="only the first N tracks (sorted by name)")
     p.add_argument("--json", help="write the medians here (per-track scores to <stem>.tracks.json)")
+    p.add_argument("--window", type=int, help="repet/hpss STFT window, hop = window / 4 (default: nussl's "
+                                              "rule, 512 at 16 kHz, 2048 at 44.1 kHz)")
     p.add_argument("--threads", type=int, default=0, help="TensorFlow intra-op threads (0 = default)")
     args = p.parse_args(argv)
     import os
@@ -153,7 +158,7 @@ def main(argv=None) -> int:
 
     try:
         result = evaluate(args.dataset, args.root, args.split, args.methods, args.weights, args.mix,
-                          args.limit, accompaniment=args.accompaniment)
+                          args.limit, accompaniment=args.accompaniment, window=args.window)
     except (SeparationError, AudioError, DatasetError, BSSEvalError, ValueError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2

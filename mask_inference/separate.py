@@ -152,7 +152,7 @@ class Separator:
 
 
 def separate_files(inputs: list[str], method: str, outdir: str | Path, weights=None,
-                   accompaniment: str = "residual", subtype: str = "FLOAT") -> list[Path]:
+                   accompaniment: str = "residual", subtype: str = "FLOAT", **options) -> list[Path]:
     """Separate every input file into outdir/<name>/{vocals,accompaniment}.wav; returns the track folders."""
     from common.audio import load_audio, save_audio
 
@@ -161,7 +161,7 @@ def separate_files(inputs: list[str], method: str, outdir: str | Path, weights=N
     if duplicates:
         raise SeparationError(f"several inputs are named {duplicates[0]!r}; their outputs would overwrite each "
                               f"other in {outdir}/{duplicates[0]}/, rename them")
-    separator = Separator(method, weights, accompaniment)
+    separator = Separator(method, weights, accompaniment, **options)
     folders = []
     from tqdm import tqdm
 
@@ -186,15 +186,20 @@ def main(argv=None) -> int:
     p.add_argument("--accompaniment", choices=("residual", "masked"), default="residual",
                    help="deep: mixture - vocals (the original) or the (1 - mask) estimate")
     p.add_argument("--subtype", choices=("FLOAT", "PCM_16"), default="FLOAT", help="WAV sample format")
+    p.add_argument("--window", type=int, help="repet/hpss STFT window, hop = window / 4 (default: nussl's "
+                                              "rule, 512 at 16 kHz, 2048 at 44.1 kHz)")
     args = p.parse_args(argv)
+    if args.window is not None and (args.method not in ("repet", "hpss") or args.window < 16):
+        p.error("--window applies to --method repet or hpss and must be >= 16")
     import os
 
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     from common.audio import AudioError
 
     try:
+        options = {"window": args.window} if args.window else {}
         folders = separate_files(args.inputs, args.method, args.outdir, args.weights, args.accompaniment,
-                                 args.subtype)
+                                 args.subtype, **options)
     except (SeparationError, AudioError, ValueError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2

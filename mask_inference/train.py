@@ -62,6 +62,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--hidden-size", type=int, default=params.HIDDEN_SIZE)
     p.add_argument("--augment-prob", type=float, default=params.AUGMENT_PROB,
                    help="probability of the shared pitch-shift/time-stretch augmentation")
+    p.add_argument("--excerpt-seconds", type=float, default=params.EXCERPT_SECONDS,
+                   help="length of the training excerpts (the original: 5 s)")
     p.add_argument("--train-split", default="train", help="mir1k: train; musdb: train")
     p.add_argument("--val-split", default=None, help="mir1k: dev (default); musdb: valid (default)")
     p.add_argument("--musdb-stems", action="store_true", help="MUSDB as .stem.mp4 (default: WAV, HQ layout)")
@@ -78,6 +80,8 @@ def parse_args(argv=None) -> argparse.Namespace:
         args.val_split = "dev" if args.dataset == "mir1k" else "valid"
     if args.steps_per_epoch < 1 or args.epochs < 1 or args.batch_size < 1:
         p.error("--steps-per-epoch, --epochs and --batch-size must be >= 1")
+    if args.excerpt_seconds <= 0.5:
+        p.error("--excerpt-seconds must be above 0.5")
     return args
 
 
@@ -145,14 +149,14 @@ def train(args) -> Path:
     ckpt_dir.mkdir(parents=True, exist_ok=True)
 
     train_songs, val_songs = load_songs(args)
-    mixer_cfg = data.MixerConfig(augment_prob=args.augment_prob)
+    mixer_cfg = data.MixerConfig(duration=args.excerpt_seconds, augment_prob=args.augment_prob)
     train_mixer = data.Mixer(train_songs, mixer_cfg)
     val_mixer = data.Mixer(val_songs, mixer_cfg)
     if train_mixer.rate != val_mixer.rate:
         raise TrainError(f"training ({train_mixer.rate} Hz) and validation ({val_mixer.rate} Hz) rates differ")
     print(f"training songs: {len(train_songs)} ({args.dataset} {args.train_split}), validation songs: "
           f"{len(val_songs)} ({args.val_split}), rate {train_mixer.rate} Hz, {train_mixer.frames} frames "
-          f"per {params.EXCERPT_SECONDS:g}-s excerpt", flush=True)
+          f"per {args.excerpt_seconds:g}-s excerpt", flush=True)
     val_x, val_y = data.validation_arrays(val_mixer, args.val_mixtures)
 
     state = {"epoch": 0, "best_val": None, "best_epoch": None, "wait": 0, "lr_wait": 0, "history": [],
