@@ -207,36 +207,41 @@ def bss_eval_v4(references, estimates, rate: int, window: float = 1.0, hop: floa
             "SIR": np.asarray(sir, dtype=np.float64), "SAR": np.asarray(sar, dtype=np.float64)}
 
 
-def _nanmedian(values: np.ndarray, axis) -> np.ndarray:
-    """np.nanmedian with +-inf treated as NaN (museval stores inf as NaN) and no all-NaN warning."""
-    values = np.where(np.isfinite(values), values, np.nan)
+def _nanmedian(values: np.ndarray, axis, inf_as_nan: bool = True) -> np.ndarray:
+    """np.nanmedian without the all-NaN warning; +-inf count as NaN when ``inf_as_nan``."""
+    if inf_as_nan:
+        values = np.where(np.isinf(values), np.nan, values)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
         return np.nanmedian(values, axis=axis)
 
 
-def framewise_median(scores):
+def framewise_median(scores, inf_as_nan: bool = True):
     """Median over windows, NaN windows skipped (SiSEC18: museval EvalStore frames_agg="median").
 
     scores: one array (..., n_frames) or a dict of them (e.g. :func:`bss_eval_v4`'s result).
-    Returns the same structure without the frame axis; all-NaN rows give NaN. Infinite values
-    count as NaN, as in museval's stored JSON (TrackStore writes inf as NaN).
+    Returns the same structure without the frame axis; all-NaN rows give NaN.
+    inf_as_nan: infinite values (a window with a perfect estimate) count as NaN, as in museval's
+    stored JSON (TrackStore writes inf as NaN, so SiSEC's figures skip them); False keeps them,
+    as MiXiN's np.nanmedian over museval's raw arrays does (evaluation/bssv4_eval.py).
     """
     if isinstance(scores, dict):
-        return {key: framewise_median(value) for key, value in scores.items()}
-    return _nanmedian(np.asarray(scores, dtype=np.float64), axis=-1)
+        return {key: framewise_median(value, inf_as_nan) for key, value in scores.items()}
+    return _nanmedian(np.asarray(scores, dtype=np.float64), axis=-1, inf_as_nan=inf_as_nan)
 
 
-def sisec_median(per_track: list) -> dict[str, np.ndarray]:
+def sisec_median(per_track: list, inf_as_nan: bool = True) -> dict[str, np.ndarray]:
     """SiSEC18 / MiXiN aggregate: median over windows per track, then median over tracks.
 
     per_track: list of :func:`bss_eval_v4` results (metric -> (n_src, n_frames)), one per track
-    or segment (MiXiN: per 15 s segment, evaluation/bssv4_eval.py). Returns metric -> (n_src,).
+    or segment (MiXiN: per 15 s segment, evaluation/bssv4_eval.py). NaN skipped at both levels.
+    inf_as_nan: as in :func:`framewise_median`. Returns metric -> (n_src,).
     """
     if not per_track:
         raise BSSEvalError("sisec_median needs at least one track")
-    track_medians = [framewise_median(scores) for scores in per_track]
-    return {key: _nanmedian(np.stack([m[key] for m in track_medians]), axis=0)
+    track_medians = [framewise_median(scores, inf_as_nan) for scores in per_track]
+    return {key: _nanmedian(np.stack([m[key] for m in track_medians]), axis=0,
+                            inf_as_nan=inf_as_nan)
             for key in track_medians[0]}
 
 

@@ -298,6 +298,8 @@ def test_sisec_median_skips_nan_and_inf_windows():
     np.testing.assert_allclose(framewise_median(track_a)["SDR"], [3.0, 2.0])
     # per-track medians: a -> [3, 2], b -> [8, NaN]; over tracks: [5.5, 2]
     np.testing.assert_allclose(sisec_median([track_a, track_b])["SDR"], [5.5, 2.0])
+    # MiXiN's raw nanmedian keeps the infinite window: source 1 of track a -> median(inf,2,2,4) = 3
+    np.testing.assert_allclose(framewise_median(track_a, inf_as_nan=False)["SDR"], [3.0, 3.0])
 
 
 # ---------------------------------------------------------------- result files
