@@ -1,6 +1,6 @@
 """`python -m drnn_singing.ship RUN_DIR EVAL_JSON [--dest drnn_singing/pretrained]`
 
-Copies a run's best weights and config into the shipped-model folder and writes manifest.json:
+Copies a run's best weights (without the optimizer state) and config into the shipped-model folder and writes manifest.json:
 the exact training command, data, epochs, time, the test figures from `evaluate --json`, the
 paper's figures, the weight file's size and SHA-256. Refuses files over 25 MB (the repository budget).
 """
@@ -29,6 +29,9 @@ def build_manifest(run: Path, evaluation: dict, weights: Path, extra: dict | Non
         "model": evaluation.get("model"),
         "architecture": args["arch"], "parameters": args.get("parameters"), "gamma": args["gamma"],
         "command": args["command"],
+        "hyperparameters": {k: args.get(k) for k in ("lr", "lr_patience", "clipnorm", "frames_per_batch",
+                                                     "shifts_per_clip", "circular_step", "epochs", "patience",
+                                                     "seed", "threads")},
         "git_revision_at_training": args.get("git_revision"),
         "data": {"train": "MIR-1K, Huang's training split: 171 clips (abjones, amy), 0 dB unit-energy mix",
                  "dev": "the 4 dev clips " + ", ".join(P.DEV_CLIPS) + " (model selection: best dev GNSDR)",
@@ -58,13 +61,22 @@ def main(argv=None) -> int:
         if not needed.is_file():
             print(f"error: {needed} is missing", file=sys.stderr)
             return 2
-    if weights.stat().st_size > MAX_BYTES:
-        print(f"error: {weights} is {weights.stat().st_size / 1e6:.1f} MB, over the 25 MB budget", file=sys.stderr)
-        return 2
     evaluation = json.loads(args.evaluation.read_text())
     extra = json.loads(args.extra.read_text()) if args.extra else None
     args.dest.mkdir(parents=True, exist_ok=True)
-    for name in (WEIGHTS_NAME, CONFIG_NAME, "history.csv", "loss_curve.png"):
+    # Keras 3 weight checkpoints of a compiled model also hold Adam's two moments (3x the size):
+    # re-save the weights alone from an uncompiled model (values unchanged).
+    from .separate import load_separator
+    separator = load_separator(args.run)
+    stripped = args.dest / ("stripped." + WEIGHTS_NAME)
+    separator.model.save_weights(str(stripped))
+    size = stripped.stat().st_size
+    if size > MAX_BYTES:
+        stripped.unlink()
+        print(f"error: the weights of {args.run} take {size / 1e6:.1f} MB, over the 25 MB budget", file=sys.stderr)
+        return 2
+    stripped.replace(args.dest / WEIGHTS_NAME)
+    for name in (CONFIG_NAME, "history.csv", "loss_curve.png"):
         if (args.run / name).exists():
             shutil.copyfile(args.run / name, args.dest / (name + ".tmp"))
             (args.dest / (name + ".tmp")).replace(args.dest / name)

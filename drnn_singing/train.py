@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shlex
 import subprocess
 import sys
 import time
@@ -111,12 +112,14 @@ def make_callbacks(out: Path, dev_clips, patience: int, config: dict, lr_patienc
             os.replace(tmp, out / "loss_curve.png")
 
     monitor, mode = ("val_gnsdr", "max") if dev_clips else ("loss", "min")
+    best_so_far = _best_logged(out / "history.csv", monitor, mode)   # a resumed run keeps its best checkpoint
     return [
         keras.callbacks.BackupAndRestore(str(out / "backup")),
         keras.callbacks.TerminateOnNaN(),
         DevMetrics(),
         keras.callbacks.ModelCheckpoint(str(out / "model.weights.h5"), monitor=monitor, mode=mode,
-                                        save_best_only=True, save_weights_only=True, verbose=1),
+                                        save_best_only=True, save_weights_only=True, verbose=1,
+                                        initial_value_threshold=best_so_far),
         keras.callbacks.ModelCheckpoint(str(out / "last.weights.h5"), save_weights_only=True),
         keras.callbacks.EarlyStopping(monitor=monitor, mode=mode, patience=patience, verbose=1),
         keras.callbacks.ReduceLROnPlateau(monitor=monitor, mode=mode, factor=0.5, patience=lr_patience,
@@ -124,6 +127,18 @@ def make_callbacks(out: Path, dev_clips, patience: int, config: dict, lr_patienc
         keras.callbacks.CSVLogger(str(out / "history.csv"), append=True),
         LossCurve(),
     ], np
+
+
+def _best_logged(history: Path, monitor: str, mode: str):
+    """Best value of `monitor` in an existing history.csv (None if there is none)."""
+    import csv
+    import math
+    if not history.exists():
+        return None
+    with open(history) as f:
+        values = [float(r[monitor]) for r in csv.DictReader(f) if r.get(monitor) not in (None, "")]
+    values = [v for v in values if not math.isnan(v)]
+    return (max(values) if mode == "max" else min(values)) if values else None
 
 
 def check_run_folder(out: Path, resume: bool) -> None:
@@ -169,7 +184,10 @@ def parse_args(argv=None):
                         help="tf.distribute strategy to build the model under")
     parser.add_argument("--resume", action="store_true", help="continue the run in --out from its last epoch")
     parser.add_argument("--out", type=Path, required=True)
-    return parser.parse_args(argv)
+    argv = list(sys.argv[1:] if argv is None else argv)
+    args = parser.parse_args(argv)
+    args.argv = argv
+    return args
 
 
 def train(args) -> Path:
@@ -204,8 +222,8 @@ def train(args) -> Path:
 
     out.mkdir(parents=True, exist_ok=True)
     if not args.resume:
-        record = {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()}
-        record.update(gamma=gamma, command=" ".join([Path(sys.executable).name, "-m", "drnn_singing.train"] + sys.argv[1:]),
+        record = {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items() if k != "argv"}
+        record.update(gamma=gamma, command=shlex.join(["python", "-m", "drnn_singing.train"] + args.argv),
                       git_revision=_git_revision(), started=time.strftime("%Y-%m-%d %H:%M:%S"),
                       train_mixtures=mixtures, train_frames_per_epoch=frames, parameters=model.count_params())
         _write_text_atomic(out / "args.json", json.dumps(record, indent=2))

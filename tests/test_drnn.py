@@ -264,6 +264,17 @@ def test_train_resume_separate_evaluate_clis(synthetic_mir1k, tmp_path, capsys, 
     result = json.loads((tmp_path / "eval.json").read_text())
     assert result["clips"] == 1 and set(result["voice"]) == {"GNSDR", "GSIR", "GSAR"} and "music" in result
 
+    # shipping drops the optimizer state (Keras 3 keeps Adam's moments in weight checkpoints)
+    from drnn_singing import ship
+    assert ship.main([str(out), str(tmp_path / "eval.json"), "--dest", str(tmp_path / "shipped")]) == 0
+    manifest = json.loads((tmp_path / "shipped" / "manifest.json").read_text())
+    assert manifest["test"]["clips"] == 1 and f"--out {out}" in manifest["command"]
+    assert (tmp_path / "shipped" / "model.weights.h5").stat().st_size < (out / "model.weights.h5").stat().st_size / 2
+    assert separate.main([str(tmp_path / "song.wav"), "--weights", str(tmp_path / "shipped"),
+                          "--outdir", str(tmp_path / "sep2")]) == 0
+    np.testing.assert_allclose(sf.read(tmp_path / "sep2" / "song" / "vocals.wav")[0],
+                               sf.read(tmp_path / "sep" / "song" / "vocals.wav")[0], atol=1e-6)
+
 
 def test_bad_inputs(tmp_path, capsys):
     import soundfile as sf
