@@ -37,7 +37,7 @@ def score_track(references: dict[str, np.ndarray], estimates: dict[str, np.ndarr
 
     references, estimates: target -> float32 (channels, samples), same rate, same targets.
     BSS Eval v3 runs on the channel-mean mono signals of all targets jointly; SI metrics per
-    channel, then the median over channels (nussl's aggregation).
+    channel, then the median over channels (nussl's aggregation). A silent estimate scores NaN.
     """
     from common.bsseval import bss_eval_sources, si_bss_eval
 
@@ -56,16 +56,18 @@ def score_track(references: dict[str, np.ndarray], estimates: dict[str, np.ndarr
             scores[t][key] = float(np.nanmedian(si[key][i])) if np.any(np.isfinite(si[key][i])) \
                 else float("nan")
 
+    # BSS Eval v3 is undefined for a silent reference or estimate: that target gets NaN and the
+    # others are scored among themselves (their interference space then lacks the silent target).
     refs_mono, ests_mono = refs_mc.mean(axis=1), ests_mc.mean(axis=1)
-    silent = np.all(refs_mono == 0, axis=1) | np.all(ests_mono == 0, axis=1)
-    if len(targets) >= 1 and not silent.any():
-        bss = bss_eval_sources(refs_mono, ests_mono, backend=backend)
-        for i, t in enumerate(targets):
+    scored = [i for i in range(len(targets))
+              if np.any(refs_mono[i] != 0) and np.any(ests_mono[i] != 0)]
+    for t in targets:
+        scores[t].update(SDR=float("nan"), SIR=float("nan"), SAR=float("nan"))
+    if scored:
+        bss = bss_eval_sources(refs_mono[scored], ests_mono[scored], backend=backend)
+        for k, i in enumerate(scored):
             for key in ("SDR", "SIR", "SAR"):
-                scores[t][key] = float(bss[key][i])
-    else:
-        for t in targets:
-            scores[t].update(SDR=float("nan"), SIR=float("nan"), SAR=float("nan"))
+                scores[targets[i]][key] = float(bss[key][k])
     return scores
 
 

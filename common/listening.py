@@ -78,8 +78,9 @@ def _save_flac(path: Path, audio: np.ndarray, rate: int) -> None:
 
 
 def _v4_sdr(references: dict, estimates: dict, rate: int) -> dict[str, float]:
-    """Median over 1-s frames of BSSv4 SDR per target (needs two or more targets)."""
-    from common.bsseval import bss_eval_v4
+    """Median over 1-s frames of BSSv4 SDR per target (needs two or more targets); NaN where
+    BSSv4 is undefined (a silent estimate or reference)."""
+    from common.bsseval import BSSEvalError, bss_eval_v4
 
     targets = sorted(estimates)
     if len(targets) < 2:
@@ -87,7 +88,11 @@ def _v4_sdr(references: dict, estimates: dict, rate: int) -> dict[str, float]:
     n = min(min(references[t].shape[1], estimates[t].shape[1]) for t in targets)
     refs = np.stack([references[t].mean(0)[:n, None] for t in targets])
     ests = np.stack([estimates[t].mean(0)[:n, None] for t in targets])
-    frames = bss_eval_v4(refs, ests, rate)["SDR"]
+    try:
+        frames = bss_eval_v4(refs, ests, rate)["SDR"]
+    except BSSEvalError as err:
+        print(f"note: no BSSv4 score for this track: {err}", file=sys.stderr)
+        return {t: float("nan") for t in targets}
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
         return {t: float(np.nanmedian(frames[i])) for i, t in enumerate(targets)}

@@ -97,3 +97,13 @@ def test_evaluate_folders_scores_only_tracks_present(tmp_path):
 def test_parse_named_dirs():
     named = parse_named_dirs(["a=/x/y", "/p/q/deep"])
     assert str(named["a"]) == "/x/y" and str(named["deep"]) == "/p/q/deep"
+
+
+def test_a_silent_estimate_scores_nan_and_the_others_are_still_scored():
+    rng = np.random.default_rng(3)
+    a, b, c = rng.standard_normal((3, 1, 16000)).astype(np.float32)
+    scores = score_track({"a": a, "b": b, "c": c},
+                         {"a": a + 0.1 * b, "b": b + 0.1 * a, "c": np.zeros_like(c)})
+    assert np.isnan(scores["c"]["SDR"]) and np.isnan(scores["c"]["SI-SDR"])
+    assert scores["a"]["SDR"] == pytest.approx(20.0, abs=0.5)
+    assert scores["b"]["SIR"] == pytest.approx(20.0, abs=0.5)
