@@ -19,12 +19,10 @@ from pathlib import Path
 
 import numpy as np
 
-# Spectrogram images: one frequency scale (log, LOW_HZ to Nyquist) and one colour range (dB re the
-# mixture's peak) for every image of a track, so that columns can be compared by eye.
-N_FFT, HOP = 2048, 512
-LOW_HZ, ROWS = 40.0, 160
-DB_RANGE = 80.0
-IMAGE_WIDTH = 360
+from common.plots import DB_RANGE, LOW_HZ, log_spectrogram, save_spectrogram_image
+
+# Every spectrogram of a track shares one log-frequency scale and one colour range (dB below the
+# mixture's peak), so that columns can be compared by eye.
 
 # Row order and the names that mean the same source in different systems' conventions.
 _CANONICAL = {"vocal": "vocals", "voice": "vocals", "music": "accompaniment", "percussive": "drums"}
@@ -41,32 +39,6 @@ def slug(name: str) -> str:
 
 def canonical(target: str) -> str:
     return _CANONICAL.get(target, target)
-
-
-def log_spectrogram(audio: np.ndarray, rate: int) -> np.ndarray:
-    """Mono magnitude spectrogram in dB on a log-frequency grid: (ROWS, frames), low rows first."""
-    from scipy import signal
-
-    mono = np.asarray(audio, dtype=np.float64).mean(axis=0)
-    freqs, _, spec = signal.stft(mono, fs=rate, nperseg=N_FFT, noverlap=N_FFT - HOP, window="hann")
-    grid = np.geomspace(LOW_HZ, rate / 2, ROWS)
-    mag = np.abs(spec)
-    rows = np.stack([np.interp(grid, freqs, mag[:, j]) for j in range(mag.shape[1])], axis=1)
-    return 20 * np.log10(rows + 1e-10)
-
-
-def save_spectrogram(path: Path, spec_db: np.ndarray, top_db: float) -> None:
-    """Write a spectrogram PNG with the colour range [top_db - DB_RANGE, top_db]."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    from scipy.ndimage import zoom
-
-    width = min(IMAGE_WIDTH, max(spec_db.shape[1], 1))
-    image = zoom(spec_db, (1, width / spec_db.shape[1]), order=1) if spec_db.shape[1] != width else spec_db
-    path.parent.mkdir(parents=True, exist_ok=True)
-    plt.imsave(path, image[::-1], cmap="magma", vmin=top_db - DB_RANGE, vmax=top_db)
 
 
 def _save_flac(path: Path, audio: np.ndarray, rate: int) -> None:
@@ -169,7 +141,7 @@ def build_page(dataset: str, root, split: str, systems: dict[str, Path], out: Pa
 
         def media(stem: str, audio: np.ndarray) -> str:
             _save_flac(folder / f"{stem}.flac", audio, track.rate)
-            save_spectrogram(folder / f"{stem}.png", log_spectrogram(audio, track.rate), top_db)
+            save_spectrogram_image(folder / f"{stem}.png", log_spectrogram(audio, track.rate), top_db)
             return (f"<audio controls preload='metadata' src='{stem}.flac'></audio>"
                     f"<img src='{stem}.png' alt='spectrogram of {html.escape(stem)}'>")
 

@@ -186,6 +186,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="name outputs after the input's folder (for <track>/mix.wav or <track>/mixture.wav layouts)")
     p.add_argument("--block-chunks", type=int, default=DEFAULT_BLOCK_CHUNKS,
                    help=f"chunks per batched NSGT/CDAE call (memory vs speed; default {DEFAULT_BLOCK_CHUNKS})")
+    p.add_argument("--plots", action="store_true",
+                   help="also write OUTDIR/<name>/spectrograms.png (input and estimates, one colour range)")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     return p
 
@@ -213,6 +215,11 @@ def main(argv=None) -> int:
                 del estimates["vocal"]
             for source, audio in estimates.items():
                 save_audio(Path(args.outdir) / name / f"{source}.wav", audio, SAMPLE_RATE, subtype="FLOAT")
+            if args.plots:
+                from common.plots import save_separation_figure
+
+                save_separation_figure(Path(args.outdir) / name / "spectrograms.png", x, estimates,
+                                       SAMPLE_RATE, title=f"MiXiN: {name}")
             if not args.quiet:
                 print(f"{path} -> {Path(args.outdir) / name}/{{{','.join(estimates)}}}.wav")
     except (AudioError, ModelFileError) as err:

@@ -44,22 +44,12 @@ def _save_model(model, path: Path) -> None:
 
 
 def plot_losses(history: list[dict], path: Path, component: str) -> None:
-    import matplotlib
+    from common.plots import save_loss_curve
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    epochs = [h["epoch"] + 1 for h in history]
-    fig, ax = plt.subplots(figsize=(6, 4))
-    ax.plot(epochs, [h["loss"] for h in history], marker="o", label="train")
-    ax.plot(epochs, [h["val_loss"] for h in history], marker="o", label="validation")
-    ax.set(title=f"MiXiN {component} CDAE: MAE loss", xlabel="epoch", ylabel="MAE")
-    ax.legend()
-    fig.tight_layout()
-    tmp = path.with_name(path.stem + ".tmp.png")
-    fig.savefig(tmp, dpi=100)
-    plt.close(fig)
-    os.replace(tmp, path)
+    save_loss_curve(path, [h["epoch"] + 1 for h in history],
+                    {"train": [h["loss"] for h in history],
+                     "validation": [h["val_loss"] for h in history]},
+                    f"MiXiN {component} CDAE: MAE loss", "epoch", "MAE")
 
 
 def _make_state_callback(component: str, model_path: Path, ckpt_dir: Path, models_dir: Path,
