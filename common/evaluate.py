@@ -150,30 +150,28 @@ def main(argv=None) -> int:
     parser.add_argument("--csv", type=Path, help="write the summary table here")
     args = parser.parse_args(argv)
 
-    from common.audio import AudioError
     from common.bsseval import markdown_table, write_csv, write_json
-    from common.datasets import DatasetError
+    from common.cli import run_cli
 
     systems = parse_named_dirs(args.estimates)
     for name, folder in systems.items():
         if not folder.is_dir():
             print(f"error: {folder}: estimates folder of '{name}' not found", file=sys.stderr)
             return 2
-    try:
+
+    def run() -> None:
         result = evaluate_folders(args.dataset, args.root, args.split, systems,
                                   backend=args.backend, mir1k_mix=args.mir1k_mix, limit=args.limit)
-    except (AudioError, DatasetError) as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
-    rows = summary_rows(result["summary"])
-    columns = ["system", "target", "tracks", *METRICS]
-    print(f"\nMedian over tracks ({args.dataset} {args.split}; dB)\n")
-    print(markdown_table(rows, columns))
-    if args.json:
-        write_json(args.json, result)
-    if args.csv:
-        write_csv(args.csv, rows, columns)
-    return 0
+        rows = summary_rows(result["summary"])
+        columns = ["system", "target", "tracks", *METRICS]
+        print(f"\nMedian over tracks ({args.dataset} {args.split}; dB)\n")
+        print(markdown_table(rows, columns))
+        if args.json:
+            write_json(args.json, result)
+        if args.csv:
+            write_csv(args.csv, rows, columns)
+
+    return run_cli(run)
 
 
 if __name__ == "__main__":

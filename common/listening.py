@@ -218,8 +218,7 @@ def main(argv=None) -> int:
     parser.add_argument("--limit", type=int, default=None, help="at most this many tracks")
     args = parser.parse_args(argv)
 
-    from common.audio import AudioError
-    from common.datasets import DatasetError
+    from common.cli import run_cli
     from common.evaluate import parse_named_dirs
 
     systems = parse_named_dirs(args.estimates)
@@ -227,14 +226,13 @@ def main(argv=None) -> int:
     bad = [m for m in metrics.values() if m not in PAPER_METRICS]
     if bad:
         parser.error(f"--paper-metric takes v3, v4 or si, not {bad[0]}")
-    try:
+
+    def run() -> None:
         index = build_page(args.dataset, args.reference, args.split, systems, args.out,
                            paper_metric=metrics, limit=args.limit)
-    except (AudioError, DatasetError) as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
-    print(f"listening page: {index.resolve()}")
-    return 0
+        print(f"listening page: {index.resolve()}")
+
+    return run_cli(run)
 
 
 if __name__ == "__main__":

@@ -20,20 +20,18 @@ def main(argv=None) -> int:
     parser.add_argument("--out", required=True, type=Path)
     args = parser.parse_args(argv)
 
-    from common.audio import AudioError, save_audio
-    from common.datasets import DatasetError
+    from common.audio import save_audio
+    from common.cli import run_cli
     from common.references import iter_tracks
 
-    count = 0
-    try:
+    def run() -> None:
+        count = 0
         for track in iter_tracks(args.dataset, args.root, args.split, mir1k_mix=args.mir1k_mix):
             save_audio(args.out / f"{track.name}.wav", track.mixture, track.rate)
             count += 1
-    except (AudioError, DatasetError) as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
-    print(f"wrote {count} mixture(s) to {args.out}")
-    return 0
+        print(f"wrote {count} mixture(s) to {args.out}")
+
+    return run_cli(run)
 
 
 if __name__ == "__main__":

@@ -189,19 +189,10 @@ def run(args, extra_callbacks=()) -> dict:
 
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
-    from common.audio import AudioError
-    from common.datasets import DatasetError
+    from common.cli import run_cli
 
-    try:
-        run(args)
-    except (TrainingError, DatasetError, AudioError, ValueError) as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        print(f"error: interrupted; continue with the same command plus --resume (work dir {args.workdir})",
-              file=sys.stderr)
-        return 2
-    return 0
+    return run_cli(lambda: run(args), errors=(TrainingError, ValueError),
+                   on_interrupt=f"continue with the same command plus --resume (work dir {args.workdir})")
 
 
 if __name__ == "__main__":

@@ -23,12 +23,12 @@ def main(argv=None) -> int:
 
     from tqdm import tqdm
 
-    from common.audio import AudioError, save_audio
-    from common.datasets import DatasetError
+    from common.audio import save_audio
+    from common.cli import run_cli
     from common.references import iter_tracks
     from oracle.irm import irm_separate
 
-    try:
+    def run() -> None:
         done = 0
         for track in tqdm(iter_tracks(args.dataset, args.root, args.split), desc="oracle IRM",
                           unit="track", total=args.limit):
@@ -38,11 +38,9 @@ def main(argv=None) -> int:
             done += 1
             if args.limit is not None and done >= args.limit:
                 break
-    except (AudioError, DatasetError) as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
-    print(f"wrote {done} track(s) to {args.outdir}")
-    return 0
+        print(f"wrote {done} track(s) to {args.outdir}")
+
+    return run_cli(run)
 
 
 if __name__ == "__main__":
