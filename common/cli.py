@@ -25,7 +25,8 @@ def run_cli(action: Callable[[], int | None], errors: tuple[type[BaseException],
 
     errors: the caller's own exception types, added to :func:`known_errors`.
     on_interrupt: what to tell the user after Ctrl-C (e.g. how to resume).
-    Returns the exit status: ``action``'s return value (0 if None), 2 on a known error, 130 on Ctrl-C.
+    Returns the exit status: ``action``'s return value if it is an int, else 0; 2 on a known error;
+    130 on Ctrl-C.
     """
     try:
         status = action()
@@ -35,4 +36,4 @@ def run_cli(action: Callable[[], int | None], errors: tuple[type[BaseException],
     except KeyboardInterrupt:
         print(f"\ninterrupted{': ' + on_interrupt if on_interrupt else ''}", file=sys.stderr)
         return 130
-    return 0 if status is None else int(status)
+    return status if isinstance(status, int) and not isinstance(status, bool) else 0

@@ -26,6 +26,7 @@ def test_interrupt_and_status(capsys):
     assert run_cli(_raise(KeyboardInterrupt()), on_interrupt="rerun with --resume") == 130
     assert "interrupted: rerun with --resume" in capsys.readouterr().err
     assert run_cli(lambda: None) == 0 and run_cli(lambda: 3) == 3
+    assert run_cli(lambda: {"models": "dir"}) == 0  # a result that is not a status
 
 
 def test_cli_of_a_missing_dataset_prints_one_line(tmp_path, capsys):
