@@ -185,11 +185,15 @@ class Mixer:
         return stft.num_frames(self.length)
 
 
-def make_dataset(mixer: Mixer, batch_size: int = params.BATCH_SIZE, start: int = 0):
-    """Endless tf.data pipeline of batches ((B, T, 257) mixture, (B, T, 257) vocals) from mixture ``start``.
+def make_dataset(mixer: Mixer, batch_size: int = params.BATCH_SIZE, start: int = 0,
+                 stop: int | None = None):
+    """tf.data pipeline of batches ((B, T, 257) mixture, (B, T, 257) vocals) over mixtures
+    ``start`` to ``stop`` (exclusive; None = endless).
 
     Mixture indices run start, start + 1, ... in order (the original's sequential sampler), so a
-    resumed run continues exactly where it stopped.
+    resumed run continues exactly where it stopped. Give ``stop`` when the number of iterations is
+    known: an endless pipeline whose prefetch thread is still calling ``numpy_function`` when the
+    interpreter exits can deadlock it (seen here: the process hung after training had finished).
     """
     import tensorflow as tf
 
@@ -201,7 +205,8 @@ def make_dataset(mixer: Mixer, batch_size: int = params.BATCH_SIZE, start: int =
         voc.set_shape((frames, bins))
         return mix, voc
 
-    ds = tf.data.Dataset.range(start, 2 ** 62).map(load, num_parallel_calls=1, deterministic=True)
+    ds = tf.data.Dataset.range(start, 2 ** 62 if stop is None else stop)
+    ds = ds.map(load, num_parallel_calls=1, deterministic=True)
     return ds.batch(batch_size, drop_remainder=True).prefetch(2)
 
 

@@ -228,7 +228,8 @@ def train(args) -> Path:
     started = time.time()
     start_index = state["epoch"] * args.steps_per_epoch * args.batch_size
     if not state.get("stopped_early") and state["epoch"] < args.epochs:
-        dataset = data.make_dataset(train_mixer, args.batch_size, start=start_index)
+        dataset = data.make_dataset(train_mixer, args.batch_size, start=start_index,
+                                    stop=args.epochs * args.steps_per_epoch * args.batch_size)
         train_model.fit(dataset, steps_per_epoch=args.steps_per_epoch, epochs=args.epochs,
                         initial_epoch=state["epoch"], validation_data=(val_x, val_y),
                         validation_batch_size=args.batch_size, callbacks=[Keeper()], verbose=args.verbose,
