@@ -95,7 +95,7 @@ def separate_magnitudes(separator: Separator, mixture: np.ndarray, block_frames:
 
 
 def separate_signal(separator: Separator, mixture: np.ndarray, block_frames: int = BLOCK_FRAMES,
-                    normalize: bool = True) -> dict[str, np.ndarray]:
+                    normalize: bool = True, masks: dict | None = None) -> dict[str, np.ndarray]:
     """mixture (samples,) at 16 kHz -> {"accompaniment", "vocals"}: (samples,) float32 each.
 
     Mixture-phase resynthesis; samples past the last full frame (and the attenuated edges) are
@@ -109,6 +109,9 @@ def separate_signal(separator: Separator, mixture: np.ndarray, block_frames: int
             raise F.FeatureError("the input is silent; nothing to separate")
         scale = REFERENCE_RMS / rms
     music, voice, spec = separate_magnitudes(separator, mixture * scale, block_frames)
+    if masks is not None:  # the soft masks the network applied, (513, T) each, for plots
+        total = music + voice + P.MASK_EPS
+        masks.update(accompaniment=(music / total).T, vocals=(voice / total).T)
     out = {}
     for name, mag in (("accompaniment", music), ("vocals", voice)):
         wave = F.resynthesize(mag, spec) / scale
@@ -125,6 +128,8 @@ def main(argv=None) -> int:
     parser.add_argument("--weights", type=Path, default=None,
                         help="model folder (or its model.weights.h5) from train.py; default: the shipped drnn2 model")
     parser.add_argument("--outdir", type=Path, required=True, help="writes OUTDIR/<name>/{vocals,accompaniment}.wav")
+    parser.add_argument("--plots", action="store_true",
+                        help="also write OUTDIR/<name>/spectrograms.png (input, masks, estimates)")
     parser.add_argument("--block-frames", type=int, default=BLOCK_FRAMES,
                         help=f"frames per network call (memory bound for long files; default {BLOCK_FRAMES})")
     args = parser.parse_args(argv)
@@ -137,12 +142,18 @@ def main(argv=None) -> int:
             if audio.shape[1] < P.N_FFT:
                 raise F.FeatureError(f"{path}: {audio.shape[1]} samples at 16 kHz, shorter than one "
                                      f"{P.N_FFT}-sample frame")
+            masks = {} if args.plots else None
             try:
-                sources = separate_signal(separator, audio[0], args.block_frames)
+                sources = separate_signal(separator, audio[0], args.block_frames, masks=masks)
             except F.FeatureError as err:
                 raise F.FeatureError(f"{path}: {err}") from None
             for name, wave in sources.items():
                 save_audio(args.outdir / path.stem / f"{name}.wav", wave, P.SAMPLE_RATE, subtype="FLOAT")
+            if args.plots:
+                from common.plots import save_separation_figure
+
+                save_separation_figure(args.outdir / path.stem / "spectrograms.png", audio, sources,
+                                       P.SAMPLE_RATE, masks=masks, title=f"DRNN: {path.stem}")
             print(f"{path} -> {args.outdir / path.stem}/{{vocals,accompaniment}}.wav")
     except (AudioError, ModelFileError, F.FeatureError) as err:
         print(f"error: {err}", file=sys.stderr)

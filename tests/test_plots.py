@@ -30,3 +30,20 @@ def test_figures_are_written_whole(tmp_path):
     figure = mpimg.imread(tmp_path / "sep.png")
     assert figure.shape[0] > 400 and figure.shape[1] > 1000  # 3 rows x 2 columns
     assert figure[..., :3].std() > 0.05  # not a blank image
+
+
+def test_drnn_separate_writes_its_figure_with_masks(tmp_path):
+    import matplotlib.image as mpimg
+    import soundfile as sf
+
+    from drnn_singing.separate import main
+
+    rate = 16000
+    t = np.arange(2 * rate) / rate
+    x = 0.3 * np.sin(2 * np.pi * 330 * t) + 0.05 * np.random.default_rng(1).standard_normal(t.size)
+    sf.write(tmp_path / "song.wav", x, rate)
+    assert main([str(tmp_path / "song.wav"), "--outdir", str(tmp_path / "out"), "--plots"]) == 0
+    figure = mpimg.imread(tmp_path / "out" / "song" / "spectrograms.png")
+    assert figure.shape[1] > 1000  # spectrograms and masks side by side
+    assert sorted(p.name for p in (tmp_path / "out" / "song").iterdir()) == [
+        "accompaniment.wav", "spectrograms.png", "vocals.wav"]
