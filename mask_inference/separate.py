@@ -152,8 +152,10 @@ class Separator:
 
 
 def separate_files(inputs: list[str], method: str, outdir: str | Path, weights=None,
-                   accompaniment: str = "residual", subtype: str = "FLOAT", **options) -> list[Path]:
-    """Separate every input file into outdir/<name>/{vocals,accompaniment}.wav; returns the track folders."""
+                   accompaniment: str = "residual", subtype: str = "FLOAT", plots: bool = False,
+                   **options) -> list[Path]:
+    """Separate every input file into outdir/<name>/{vocals,accompaniment}.wav (plus
+    spectrograms.png with ``plots``); returns the track folders."""
     from common.audio import load_audio, save_audio
 
     names = [Path(p).stem for p in inputs]
@@ -172,6 +174,12 @@ def separate_files(inputs: list[str], method: str, outdir: str | Path, weights=N
         folder = Path(outdir) / name
         save_audio(folder / "vocals.wav", vocals, rate, subtype=subtype)
         save_audio(folder / "accompaniment.wav", backing, rate, subtype=subtype)
+        if plots:
+            from common.plots import save_separation_figure
+
+            save_separation_figure(folder / "spectrograms.png", audio,
+                                   {"vocals": vocals, "accompaniment": backing}, rate,
+                                   title=f"{method}: {name}")
         folders.append(folder)
     return folders
 
@@ -186,6 +194,8 @@ def main(argv=None) -> int:
     p.add_argument("--accompaniment", choices=("residual", "masked"), default="residual",
                    help="deep: mixture - vocals (the original) or the (1 - mask) estimate")
     p.add_argument("--subtype", choices=("FLOAT", "PCM_16"), default="FLOAT", help="WAV sample format")
+    p.add_argument("--plots", action="store_true",
+                   help="also write OUTDIR/<name>/spectrograms.png (input and estimates, one colour range)")
     p.add_argument("--window", type=int, help="repet/hpss STFT window, hop = window / 4 (default: nussl's "
                                               "rule, 512 at 16 kHz, 2048 at 44.1 kHz)")
     args = p.parse_args(argv)
@@ -199,7 +209,7 @@ def main(argv=None) -> int:
     try:
         options = {"window": args.window} if args.window else {}
         folders = separate_files(args.inputs, args.method, args.outdir, args.weights, args.accompaniment,
-                                 args.subtype, **options)
+                                 args.subtype, plots=args.plots, **options)
     except (SeparationError, AudioError, ValueError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2

@@ -18,6 +18,7 @@ in the (deterministic) mixture sequence.
 from __future__ import annotations
 
 import argparse
+import gc
 import csv
 import json
 import os
@@ -234,6 +235,10 @@ def train(args) -> Path:
                         initial_epoch=state["epoch"], validation_data=(val_x, val_y),
                         validation_batch_size=args.batch_size, callbacks=[Keeper()], verbose=args.verbose,
                         shuffle=False)
+        # Release the pipeline now: after early stopping its prefetch thread may still be inside
+        # numpy_function, and tearing it down at interpreter exit can deadlock.
+        del dataset
+        gc.collect()
     source = out / "best.weights.h5" if args.select == "best" else None
     final = out / "model.weights.h5"
     tmp = out / "model.tmp.weights.h5"

@@ -47,3 +47,17 @@ def test_drnn_separate_writes_its_figure_with_masks(tmp_path):
     assert figure.shape[1] > 1000  # spectrograms and masks side by side
     assert sorted(p.name for p in (tmp_path / "out" / "song").iterdir()) == [
         "accompaniment.wav", "spectrograms.png", "vocals.wav"]
+
+
+def test_mask_inference_separate_writes_its_figure(tmp_path):
+    import soundfile as sf
+
+    from mask_inference.separate import main
+
+    rate = 16000
+    t = np.arange(3 * rate) / rate
+    x = 0.3 * np.sin(2 * np.pi * 220 * t) + 0.05 * np.random.default_rng(2).standard_normal(t.size)
+    sf.write(tmp_path / "clip.wav", x, rate)
+    assert main([str(tmp_path / "clip.wav"), "--method", "hpss", "--outdir", str(tmp_path / "o"),
+                 "--plots"]) == 0
+    assert (tmp_path / "o" / "clip" / "spectrograms.png").stat().st_size > 10_000
