@@ -7,7 +7,6 @@ clips are about 180 MB as float32); features are computed per mixture on the fly
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 

@@ -13,7 +13,6 @@ per-track scores, timings and the settings go to OUT.tracks.json beside it.
 from __future__ import annotations
 
 import argparse
-import json
 import math
 import sys
 import time

@@ -103,25 +103,12 @@ def load_songs(args):
 
 
 def plot_history(history: list[dict], path: Path) -> None:
-    import matplotlib
+    from common.plots import save_loss_curve
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    steps = [h["step"] for h in history]
-    fig, ax = plt.subplots(figsize=(6, 3.5))
-    ax.plot(steps, [h["loss"] for h in history], "o-", label="training L1 (chunk mean)")
-    ax.plot(steps, [h["val_loss"] for h in history], "s-", label="validation L1")
-    ax.set_xlabel("iteration")
-    ax.set_ylabel("L1 on masked magnitudes")
-    ax.set_yscale("log")
-    ax.grid(alpha=0.3)
-    ax.legend()
-    fig.tight_layout()
-    tmp = path.with_name(path.stem + ".tmp.png")
-    fig.savefig(tmp, dpi=100)
-    plt.close(fig)
-    os.replace(tmp, path)
+    save_loss_curve(path, [h["step"] for h in history],
+                    {"training L1 (chunk mean)": [h["loss"] for h in history],
+                     "validation L1": [h["val_loss"] for h in history]},
+                    "deep mask inference", "iteration", "L1 on masked magnitudes", log_y=True)
 
 
 def model_config(args, rate: int) -> dict:
@@ -132,7 +119,6 @@ def model_config(args, rate: int) -> dict:
 def train(args) -> Path:
     """Run (or resume) training as described by ``args``; returns the path of model.weights.h5."""
     import keras
-    import numpy as np
     import tensorflow as tf
 
     from . import data
