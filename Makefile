@@ -19,11 +19,12 @@ setup: $(STAMP) system-deps
 
 # nsgt's setup.py imports numpy without declaring it, so it is installed in a second step,
 # without build isolation, once numpy and setuptools are in place (../shared/design/dependencies.md).
-$(STAMP): requirements.txt requirements-nsgt.txt
+$(STAMP): requirements.txt requirements-nsgt.txt requirements-nodeps.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -r requirements.txt
 	$(PY) -m pip install --quiet --no-build-isolation -r requirements-nsgt.txt
+	$(PY) -m pip install --quiet --no-deps -r requirements-nodeps.txt
 	touch $@
 
 # ffmpeg/ffprobe (musdb and museval need them) and, for the listening-page test, chromium.

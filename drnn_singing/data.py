@@ -54,17 +54,18 @@ def mixture_plan(clips: list[Clip], shifts_per_clip: int, step: int, rng: np.ran
 
 
 def training_chunks(clips: list[Clip], shifts_per_clip: int = 0, step: int = P.CIRCULAR_STEP,
-                    context: int = P.CONTEXT, seed: int = 0):
+                    context: int = P.CONTEXT, seed: int = 0, fixed: bool = False):
     """Generator factory: each call yields one epoch of (features (L, context*513), targets (L, 1026)).
 
     The music is shifted circularly against the voice (MATLAB shifts the music channel), the
     mixture is their sum, and each mixture is cut into chunks of 100/50/25/10/1 frames.
+    fixed: every call yields the same mixtures in the same order (a full batch for L-BFGS).
     """
     epoch = [0]
 
     def generate():
         rng = np.random.default_rng(seed + epoch[0])
-        epoch[0] += 1
+        epoch[0] += 0 if fixed else 1
         for index, offset in mixture_plan(clips, shifts_per_clip, step, rng):
             clip = clips[index]
             inputs, targets = F.mixture_features(F.circular_shift(clip.music, offset), clip.voice, context)
@@ -88,18 +89,20 @@ def count_frames(clips: list[Clip], shifts_per_clip: int = 0, step: int = P.CIRC
 
 def training_dataset(clips: list[Clip], shifts_per_clip: int = 0, step: int = P.CIRCULAR_STEP,
                      frames_per_batch: int = P.FRAMES_PER_BATCH, shuffle_chunks: int = 256,
-                     context: int = P.CONTEXT, seed: int = 0):
+                     context: int = P.CONTEXT, seed: int = 0, fixed: bool = False):
     """tf.data.Dataset of ((B, L, context*513), (B, L, 1026)) batches.
 
     Chunks of equal length are batched together (B = frames_per_batch // L), so nothing is
     padded and every chunk starts from a zero recurrent state, as in Huang's code.
+    fixed: the same batches in the same order on every pass (no reshuffling; L-BFGS's full batch).
     """
     import tensorflow as tf
     bins = P.N_BINS
     signature = (tf.TensorSpec((None, context * bins), tf.float32), tf.TensorSpec((None, 2 * bins), tf.float32))
-    ds = tf.data.Dataset.from_generator(training_chunks(clips, shifts_per_clip, step, context, seed),
+    ds = tf.data.Dataset.from_generator(training_chunks(clips, shifts_per_clip, step, context, seed, fixed),
                                         output_signature=signature)
-    ds = ds.shuffle(shuffle_chunks, seed=seed, reshuffle_each_iteration=True)
+    if not fixed:
+        ds = ds.shuffle(shuffle_chunks, seed=seed, reshuffle_each_iteration=True)
     lengths = sorted(P.SEQ_LENS)                          # 1, 10, 25, 50, 100
     ds = ds.bucket_by_sequence_length(
         lambda x, y: tf.shape(x)[0], bucket_boundaries=[n + 1 for n in lengths[:-1]],

@@ -4,9 +4,9 @@ Trains one architecture on Huang's MIR-1K training split (171 clips) with the di
 checks the 4-clip dev split after every epoch (GNSDR, Huang's model-selection figure) and keeps the
 best-dev weights in DIR/model.weights.h5 (+ DIR/config.json: a folder separate/evaluate can load).
 
-Deviation: Adam (mini-batches of equal-length chunks) instead of Huang's full-batch L-BFGS
-(400 iterations); no maintained L-BFGS for Keras 3 is installed here (tensorflow-probability is not
-a dependency). Files in DIR: args.json, config.json, model.weights.h5 (best dev GNSDR),
+Default optimiser: Adam on mini-batches of equal-length chunks (a deviation: Huang trains with
+full-batch L-BFGS, 400 iterations, which `--optimizer lbfgs` runs through tensorflow-probability;
+see lbfgs.py). Files in DIR: args.json, config.json, model.weights.h5 (best dev GNSDR),
 last.weights.h5, history.csv, loss_curve.png, backup/ (resume state; removed when training ends).
 """
 from __future__ import annotations
@@ -56,60 +56,69 @@ def _write_text_atomic(path: Path, text: str) -> None:
     os.replace(tmp, path)
 
 
+def dev_scores(model, config: dict, dev_clips) -> dict:
+    """Huang's dev figures for the voice: {"val_gnsdr", "val_gsir", "val_gsar"} (NaN if not scorable)."""
+    from common.bsseval import BSSEvalError
+
+    from .evaluate import evaluate_clips
+    from .separate import Separator
+    try:
+        summary, _ = evaluate_clips(Separator(model, config), dev_clips)
+    except BSSEvalError as err:   # e.g. a ReLU recurrence that blows up over a whole clip
+        print(f"  dev: not scored ({err}); this point is not selected", flush=True)
+        return {"val_gnsdr": float("nan"), "val_gsir": float("nan"), "val_gsar": float("nan")}
+    scores = {"val_gnsdr": summary["voice"]["GNSDR"], "val_gsir": summary["voice"]["GSIR"],
+              "val_gsar": summary["voice"]["GSAR"]}
+    print(f"  dev: GNSDR {scores['val_gnsdr']:.2f}  GSIR {scores['val_gsir']:.2f}  GSAR {scores['val_gsar']:.2f} dB",
+          flush=True)
+    return scores
+
+
+def plot_history(out: Path, x_label: str = "epoch") -> None:
+    """Draw out/loss_curve.png (loss, dev GNSDR against the paper's line) from out/history.csv."""
+    import csv
+
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    with open(out / "history.csv") as f:
+        rows = list(csv.DictReader(f))
+    if not rows:
+        return
+    steps = [int(r["epoch"]) + 1 for r in rows]
+    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(10, 3.5))
+    for key in ("loss", "val_loss"):
+        if key in rows[0]:
+            ax1.plot(steps, [float(r[key]) for r in rows], label=key)
+    ax1.set_xlabel(x_label), ax1.set_ylabel("loss per frame"), ax1.legend()
+    if "val_gnsdr" in rows[0]:
+        ax2.plot(steps, [float(r["val_gnsdr"]) for r in rows], label="dev GNSDR (voice)")
+        ax2.axhline(P.PAPER_TABLE["DRNN-2 + discrim"][0], ls=":", c="gray", label="paper DRNN-2+discrim (test)")
+        ax2.set_xlabel(x_label), ax2.set_ylabel("dB"), ax2.legend()
+    fig.tight_layout()
+    tmp = out / "loss_curve.tmp.png"
+    fig.savefig(tmp, dpi=90)
+    plt.close(fig)
+    os.replace(tmp, out / "loss_curve.png")
+
+
 def make_callbacks(out: Path, dev_clips, patience: int, config: dict, lr_patience: int = P.LR_PATIENCE):
     """Dev metrics, best/last checkpoints, early stopping, CSV log, loss-curve PNG, resume backup."""
     import keras
     import numpy as np
 
-    from .evaluate import evaluate_clips
-    from .separate import Separator
-
     class DevMetrics(keras.callbacks.Callback):
         """Adds val_gnsdr / val_gsir / val_gsar (voice, dev clips, Huang's protocol) to the logs."""
 
         def on_epoch_end(self, epoch, logs=None):
-            if logs is None or not dev_clips:
-                return
-            from common.bsseval import BSSEvalError
-            try:
-                summary, _ = evaluate_clips(Separator(self.model, config), dev_clips)
-            except BSSEvalError as err:   # e.g. a ReLU recurrence that blows up over a whole clip
-                print(f"  dev: not scored ({err}); this epoch is not selected", flush=True)
-                logs.update(val_gnsdr=float("nan"), val_gsir=float("nan"), val_gsar=float("nan"))
-                return
-            logs.update(val_gnsdr=summary["voice"]["GNSDR"], val_gsir=summary["voice"]["GSIR"],
-                        val_gsar=summary["voice"]["GSAR"])
-            print(f"  dev: GNSDR {logs['val_gnsdr']:.2f}  GSIR {logs['val_gsir']:.2f}  "
-                  f"GSAR {logs['val_gsar']:.2f} dB", flush=True)
+            if logs is not None and dev_clips:
+                logs.update(dev_scores(self.model, config, dev_clips))
 
     class LossCurve(keras.callbacks.Callback):
         """Re-draws out/loss_curve.png from history.csv after each epoch."""
 
         def on_epoch_end(self, epoch, logs=None):
-            import csv
-
-            import matplotlib
-            matplotlib.use("Agg")
-            import matplotlib.pyplot as plt
-            with open(out / "history.csv") as f:
-                rows = list(csv.DictReader(f))
-            if not rows:
-                return
-            epochs = [int(r["epoch"]) + 1 for r in rows]
-            fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(10, 3.5))
-            for key in ("loss", "val_loss"):
-                if key in rows[0]:
-                    ax1.plot(epochs, [float(r[key]) for r in rows], label=key)
-            ax1.set_xlabel("epoch"), ax1.set_ylabel("loss per frame"), ax1.legend()
-            if "val_gnsdr" in rows[0]:
-                ax2.plot(epochs, [float(r["val_gnsdr"]) for r in rows], label="dev GNSDR (voice)")
-                ax2.axhline(P.PAPER_TABLE["DRNN-2 + discrim"][0], ls=":", c="gray", label="paper DRNN-2+discrim (test)")
-                ax2.set_xlabel("epoch"), ax2.set_ylabel("dB"), ax2.legend()
-            fig.tight_layout()
-            tmp = out / "loss_curve.tmp.png"
-            fig.savefig(tmp, dpi=90)
-            plt.close(fig)
-            os.replace(tmp, out / "loss_curve.png")
+            plot_history(out)
 
     monitor, mode = ("val_gnsdr", "max") if dev_clips else ("loss", "min")
     best_so_far = _best_logged(out / "history.csv", monitor, mode)   # a resumed run keeps its best checkpoint
@@ -153,6 +162,22 @@ def check_run_folder(out: Path, resume: bool) -> None:
                             "before its first epoch ended); start a new run with a new --out")
 
 
+def init_from(model, arch: str, hidden, layers: int, weights: Path) -> None:
+    """Load a previous run's weights into `model` (warm start); the architectures must match."""
+    from .separate import ModelFileError, resolve_weights
+    weights_file, config = resolve_weights(None if str(weights) == "pretrained" else weights)
+    wanted = {"arch": arch, "hidden": hidden, "layers": layers}
+    held = {k: config.get(k) for k in wanted}
+    if held != wanted:
+        raise TrainingError(f"{weights_file}: holds {held}, but this run builds {wanted}; "
+                            "pass the same --arch/--hidden/--layers or other --init-weights")
+    try:
+        model.load_weights(str(weights_file))
+    except (ValueError, OSError) as err:
+        raise ModelFileError(f"{weights_file}: cannot be loaded ({err})") from None
+    print(f"initialised from {weights_file}", flush=True)
+
+
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(prog="python -m drnn_singing.train", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -182,6 +207,18 @@ def parse_args(argv=None):
     parser.add_argument("--threads", type=int, default=0, help="TensorFlow intra-op threads (0 = TF default)")
     parser.add_argument("--distribute", default="none", choices=["none", "mirrored"],
                         help="tf.distribute strategy to build the model under")
+    parser.add_argument("--optimizer", default="adam", choices=["adam", "lbfgs"],
+                        help="adam (default; mini-batches, dev early stopping) or lbfgs (Huang's full-batch "
+                             "L-BFGS through tensorflow-probability; slow on a CPU: one function evaluation is a "
+                             "pass over the whole training set)")
+    parser.add_argument("--lbfgs-iterations", type=int, default=None,
+                        help="L-BFGS iterations (default 400, MATLAB MaxIter)")
+    parser.add_argument("--lbfgs-history", type=int, default=None, help="L-BFGS history pairs (default 50, MATLAB Corr)")
+    parser.add_argument("--eval-every", type=int, default=None,
+                        help="L-BFGS: dev evaluation and checkpoints every N iterations (default 20, as MATLAB)")
+    parser.add_argument("--init-weights", type=Path, default=None,
+                        help="start from these weights (a model folder from train.py, or its .weights.h5; "
+                             "'pretrained' = the shipped model) instead of a random initialisation")
     parser.add_argument("--resume", action="store_true", help="continue the run in --out from its last epoch")
     parser.add_argument("--out", type=Path, required=True)
     argv = list(sys.argv[1:] if argv is None else argv)
@@ -195,6 +232,11 @@ def train(args) -> Path:
     out = args.out
     check_run_folder(out, args.resume)
     gamma = default_gamma(args.arch) if args.gamma is None else args.gamma
+    if args.optimizer == "lbfgs":
+        from .lbfgs import check_available
+        check_available()
+        if args.distribute != "none":
+            raise TrainingError("--optimizer lbfgs runs on one device; drop --distribute")
     from .losses import make_loss
     loss = make_loss(gamma)                      # validates gamma before the slow imports
 
@@ -218,6 +260,8 @@ def train(args) -> Path:
         model = build_model(args.arch, hidden=args.hidden, n_layers=args.layers, seed=args.seed)
         optimizer = keras.optimizers.Adam(args.lr, clipnorm=args.clipnorm or None)
         model.compile(optimizer=optimizer, loss=loss)
+    if args.init_weights is not None and not args.resume:
+        init_from(model, args.arch, args.hidden, args.layers, args.init_weights)
     print(f"{args.arch}: {model.count_params():,} parameters, gamma {gamma:g}", flush=True)
 
     out.mkdir(parents=True, exist_ok=True)
@@ -229,6 +273,9 @@ def train(args) -> Path:
         _write_text_atomic(out / "args.json", json.dumps(record, indent=2))
     _write_text_atomic(out / "config.json", json.dumps(config, indent=2))
 
+    if args.optimizer == "lbfgs":
+        train_lbfgs(args, model, gamma, train_clips, dev_clips, config)
+        return out
     train_ds = training_dataset(train_clips, args.shifts_per_clip, args.circular_step, args.frames_per_batch, seed=args.seed)
     val_ds = validation_dataset(dev_clips) if dev_clips else None
     callbacks, _ = make_callbacks(out, dev_clips, args.patience, config, args.lr_patience)
@@ -239,14 +286,77 @@ def train(args) -> Path:
     return out
 
 
+def train_lbfgs(args, model, gamma: float, train_clips, dev_clips, config: dict) -> None:
+    """Huang's full-batch L-BFGS (lbfgs.py): dev every --eval-every iterations, best-dev weights kept.
+
+    The training set is fixed for the whole run (the same mixtures in every evaluation: all of
+    Huang's circular shifts with --shifts-per-clip 0). Resume state: out/backup/{state.json, weights}.
+    """
+    import csv
+    import shutil
+
+    from . import lbfgs
+    from .data import training_dataset
+    from .losses import discriminative_loss
+    out, backup = args.out, args.out / "backup"
+    iterations = args.lbfgs_iterations or lbfgs.LBFGS_ITERATIONS
+    start = 0
+    if args.resume:
+        state = json.loads((backup / "state.json").read_text())
+        model.load_weights(str(backup / "last.weights.h5"))
+        start = int(state["iteration"])
+        print(f"resuming L-BFGS at iteration {start} (the curvature history restarts)", flush=True)
+    dataset = training_dataset(train_clips, args.shifts_per_clip, args.circular_step, args.frames_per_batch,
+                               seed=args.seed, fixed=True)
+    objective = lbfgs.FullBatchObjective(model, lambda y, e: discriminative_loss(y, e, gamma), dataset)
+    history, fields = out / "history.csv", ["epoch", "loss", "evaluations", "val_gnsdr", "val_gsir", "val_gsar"]
+    best = _best_logged(history, "val_gnsdr", "max") if dev_clips else _best_logged(history, "loss", "min")
+    clock = time.time()
+
+    def on_segment(segment: lbfgs.Segment) -> bool:
+        nonlocal best
+        row = {"epoch": segment.iteration - 1, "loss": segment.loss, "evaluations": segment.evaluations}
+        row.update(dev_scores(model, config, dev_clips) if dev_clips else {})
+        key = "val_gnsdr" if dev_clips else "loss"
+        value = row[key]
+        improved = value == value and (best is None or (value > best if dev_clips else value < best))
+        print(f"L-BFGS iteration {segment.iteration}/{iterations}: loss {segment.loss:.5f}, "
+              f"{segment.evaluations} evaluations, {time.time() - clock:.0f} s", flush=True)
+        if improved:
+            best = value
+            model.save_weights(str(out / "best.tmp.weights.h5"))
+            os.replace(out / "best.tmp.weights.h5", out / "model.weights.h5")
+            print(f"  {key} improved to {value:.4f}: saved {out / 'model.weights.h5'}", flush=True)
+        new_file = not history.exists()
+        with open(history, "a", newline="") as f:
+            writer = csv.DictWriter(f, fieldnames=fields, restval="")
+            if new_file:
+                writer.writeheader()
+            writer.writerow(row)
+        plot_history(out, "L-BFGS iteration")
+        model.save_weights(str(out / "last.weights.h5"))
+        backup.mkdir(exist_ok=True)
+        shutil.copyfile(out / "last.weights.h5", backup / "last.weights.h5")
+        _write_text_atomic(backup / "state.json", json.dumps({"iteration": segment.iteration}))
+        return False
+
+    segment = lbfgs.minimize(model, objective, iterations, args.lbfgs_history or lbfgs.LBFGS_HISTORY,
+                             args.eval_every or lbfgs.LBFGS_EVAL_EVERY, start, on_segment)
+    why = "converged" if segment.converged else "line search failed" if segment.failed else "iterations done"
+    shutil.rmtree(backup, ignore_errors=True)
+    print(f"L-BFGS stopped at iteration {segment.iteration} ({why}) after {time.time() - clock:.0f} s; "
+          f"best weights: {out / 'model.weights.h5'}", flush=True)
+
+
 def main(argv=None) -> int:
     args = parse_args(argv)
     from common.datasets import DatasetError
 
     from .features import FeatureError
+    from .separate import ModelFileError
     try:
         train(args)
-    except (DatasetError, FeatureError, TrainingError, ValueError) as err:
+    except (DatasetError, FeatureError, TrainingError, ModelFileError, ValueError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

@@ -293,3 +293,92 @@ def test_bad_inputs(tmp_path, capsys):
     assert "gamma" in capsys.readouterr().err
     assert train.main(["--root", str(tmp_path), "--resume", "--out", str(tmp_path / "r3")]) == 2
     assert "no training run to resume" in capsys.readouterr().err
+
+
+# ---------------------------------------------------------------------------------------------
+# L-BFGS (Huang's optimiser, through tensorflow-probability) and warm starts
+
+
+def _tiny_lbfgs_setup(batch: int):
+    import keras
+    import tensorflow as tf
+    from drnn_singing import lbfgs
+    from drnn_singing.losses import discriminative_loss
+    from drnn_singing.model import build_model
+    rng = np.random.default_rng(0)
+    x = np.abs(rng.standard_normal((6, 10, 24))).astype(np.float32)
+    y = np.abs(rng.standard_normal((6, 10, 16))).astype(np.float32)
+    keras.utils.set_random_seed(0)
+    model = build_model("drnn2", bins=8, context=3, hidden=12)
+    dataset = tf.data.Dataset.from_tensor_slices((x, y)).batch(batch)
+    objective = lbfgs.FullBatchObjective(model, lambda t, e: discriminative_loss(t, e, 0.05), dataset)
+    return model, objective, x, y
+
+
+def test_lbfgs_full_batch_objective_and_segments():
+    import tensorflow as tf
+    from drnn_singing import lbfgs
+    from drnn_singing.losses import discriminative_loss
+    model, objective, x, y = _tiny_lbfgs_setup(batch=2)
+    start = lbfgs.flat_weights(model)
+    value, gradient = objective(start)
+    with tf.GradientTape() as tape:                        # the same mean over all 60 frames in one batch
+        direct = tf.reduce_mean(discriminative_loss(y, model(x), 0.05))
+    expected = tf.concat([tf.reshape(g, [-1]) for g in tape.gradient(direct, model.trainable_weights)], 0)
+    scale = np.abs(expected.numpy()).sum()                 # minFunc's first step 1/sum|g| (see FullBatchObjective)
+    assert objective.scale == pytest.approx(scale, rel=1e-4) and scale > 1
+    assert float(value) * objective.scale == pytest.approx(float(direct), rel=1e-5)
+    np.testing.assert_allclose(gradient.numpy() * objective.scale, expected.numpy(), rtol=1e-4, atol=1e-6)
+    assert gradient.shape == (model.count_params(),)
+
+    # 12 iterations in one call == three segments of 4 (the curvature history is carried over)
+    whole = lbfgs.minimize(model, objective, iterations=12, eval_every=12)
+    after_whole = lbfgs.flat_weights(model).numpy()
+    model2, objective2, _, _ = _tiny_lbfgs_setup(batch=2)
+    seen = []
+    parts = lbfgs.minimize(model2, objective2, iterations=12, eval_every=4, on_segment=lambda s: seen.append(s.iteration))
+    assert seen == [4, 8, 12] and whole.iteration == parts.iteration == 12
+    np.testing.assert_allclose(lbfgs.flat_weights(model2).numpy(), after_whole, atol=1e-5)
+    assert whole.loss < 0.95 * float(direct)
+
+
+def test_train_cli_lbfgs_with_resume(synthetic_mir1k, tmp_path, capsys, monkeypatch):
+    from drnn_singing import train
+    out = tmp_path / "lbfgs"
+    common = ["--root", str(synthetic_mir1k), "--arch", "drnn2", "--hidden", "8", "--optimizer", "lbfgs",
+              "--lbfgs-iterations", "4", "--eval-every", "2", "--shifts-per-clip", "1", "--circular-step", "4000",
+              "--frames-per-batch", "100", "--out", str(out)]
+    dev_scores, calls = train.dev_scores, []
+
+    def interrupt_second(*a):                              # Ctrl-C while scoring the second segment
+        calls.append(1)
+        if len(calls) == 2:
+            raise KeyboardInterrupt
+        return dev_scores(*a)
+
+    monkeypatch.setattr(train, "dev_scores", interrupt_second)
+    assert train.main(common) == 2
+    assert json.loads((out / "backup" / "state.json").read_text()) == {"iteration": 2}
+    monkeypatch.setattr(train, "dev_scores", dev_scores)
+    assert train.main(common + ["--resume"]) == 0
+    assert "resuming L-BFGS at iteration 2" in capsys.readouterr().out
+    rows = (out / "history.csv").read_text().strip().splitlines()
+    assert rows[0].startswith("epoch,loss,evaluations,val_gnsdr") and [r.split(",")[0] for r in rows[1:]] == ["1", "3"]
+    assert (out / "model.weights.h5").exists() and (out / "loss_curve.png").exists() and not (out / "backup").exists()
+
+
+def test_init_weights_warm_start(tmp_path):
+    import keras
+    from drnn_singing.model import build_model
+    from drnn_singing.train import TrainingError, init_from
+    keras.utils.set_random_seed(1)
+    source = build_model("drnn2", hidden=8)
+    source.save_weights(str(tmp_path / "model.weights.h5"))
+    (tmp_path / "config.json").write_text(json.dumps({"arch": "drnn2", "hidden": 8, "layers": 3, "gamma": 0.05}))
+    target = build_model("drnn2", hidden=8, seed=5)
+    assert not np.allclose(target.get_weights()[0], source.get_weights()[0])
+    init_from(target, "drnn2", 8, 3, tmp_path)
+    for a, b in zip(target.get_weights(), source.get_weights()):
+        np.testing.assert_array_equal(a, b)
+    with pytest.raises(TrainingError, match="holds"):
+        init_from(build_model("dnn", hidden=8), "dnn", 8, 3, tmp_path)
