@@ -40,14 +40,20 @@ def matmul_shapes(arch: str, rows: int, batch: int, frames: int):
 def bare_step(shapes):
     """A tf.function running every product of `shapes` forward and backward (3 matmuls each)."""
     import tensorflow as tf
-    tensors = [(tf.random.normal((m, k)), tf.random.normal((k, n)), tf.random.normal((m, n)), t)
+    # Each repetition (time step) gets its own x and dy slice, as in a real recurrence (h_t and
+    # dz_t differ per step). With one shared x/dy, the `times` products were identical ops that
+    # Grappler's common-subexpression elimination merged into one: 100 recurrent steps timed the
+    # same as 1, so the baseline counted only the dense products (lstm3x1000, 1 thread: 564 vs 567
+    # ms/step; with distinct operands 2312 ms/step).
+    tensors = [(tf.random.normal((t, m, k)), tf.random.normal((k, n)), tf.random.normal((t, m, n)), t)
                for m, k, n, t in shapes]
 
     @tf.function
     def step():
         total = 0.0
-        for x, w, dy, times in tensors:
-            for _ in range(times):
+        for xs, w, dys, times in tensors:
+            for i in range(times):
+                x, dy = xs[i], dys[i]
                 y = tf.matmul(x, w)                       # forward
                 dx = tf.matmul(dy, w, transpose_b=True)   # gradient wrt input
                 dw = tf.matmul(x, dy, transpose_a=True)   # gradient wrt weights

@@ -100,6 +100,71 @@ def _hidden_layer(x, units: int, fan_in: int, recurrent: bool, name: str, seed: 
     return layers.RNN(ReLURecurrence(units, seed=seed + 100), return_sequences=True, name=name)(projected)
 
 
+class ForgetGateBias(keras.initializers.Initializer):
+    """LSTM bias (4*units,) in gate order [i, f, c, o]: ones on the forget quarter, zeros elsewhere.
+
+    Keras' `unit_forget_bias=True` with the default zero bias_initializer
+    (keras-team/keras:keras/src/layers/rnn/lstm.py, LSTMCell.build).
+    """
+
+    def __call__(self, shape, dtype=None):
+        units = shape[-1] // 4
+        return ops.concatenate([ops.zeros((units,), dtype), ops.ones((units,), dtype),
+                                ops.zeros((2 * units,), dtype)])
+
+    def get_config(self):
+        return {}
+
+
+class LSTMRecurrence(layers.Layer):
+    """LSTM cell on a pre-projected input: only the recurrent product runs per time step.
+
+    projected: (B, 4*units) = x_t W + b for one frame (W, b in a Dense over all frames);
+    states: [h (B, units), c (B, units)]. Same math as keras.layers.LSTM (implementation 2,
+    keras-team/keras:keras/src/layers/rnn/lstm.py, LSTMCell.call): z = x_t W + b + h_{t-1} U,
+    [i, f, g, o] = split(z, 4), i, f, o = sigmoid, g = tanh, c_t = f c_{t-1} + i g, h_t = o tanh(c_t).
+    U (units, 4*units) is orthogonal-initialised as in Keras.
+    """
+
+    def __init__(self, units: int, seed: int | None = None, **kwargs):
+        super().__init__(**kwargs)
+        self.units, self.seed = units, seed
+        self.state_size = [units, units]
+        self.output_size = units
+
+    def build(self, input_shape):
+        self.recurrent_kernel = self.add_weight(
+            shape=(self.units, 4 * self.units), name="recurrent_kernel",
+            initializer=keras.initializers.Orthogonal(seed=self.seed))
+
+    def call(self, projected, states):
+        h, c = states
+        z = projected + ops.matmul(h, self.recurrent_kernel)
+        i, f, g, o = ops.split(z, 4, axis=-1)
+        c = ops.sigmoid(f) * c + ops.sigmoid(i) * ops.tanh(g)
+        h = ops.sigmoid(o) * ops.tanh(c)
+        return h, [h, c]
+
+    def get_config(self):
+        return {**super().get_config(), "units": self.units, "seed": self.seed}
+
+
+def projected_lstm(x, units: int, name: str, seed: int | None = None):
+    """keras.layers.LSTM(units, return_sequences=True) as Dense(4*units) over all frames + RNN.
+
+    x: (B, T, features) -> (B, T, units). Layers `{name}_input` (kernel glorot-uniform, bias
+    ForgetGateBias) and `{name}` (RNN of LSTMRecurrence); the same weights as Keras' LSTM
+    (kernel, recurrent_kernel, bias), so the parameter count is unchanged. State starts at zero.
+    Training on CPU (benchmarks/drnn_train.py, 2 threads): ~1.4x keras.layers.LSTM; RNN(unroll=True)
+    and compile(jit_compile=True) were slower here, so neither is used.
+    """
+    projected = layers.Dense(4 * units, name=f"{name}_input",
+                             kernel_initializer=keras.initializers.GlorotUniform(seed=seed),
+                             bias_initializer=ForgetGateBias())(x)
+    cell = LSTMRecurrence(units, seed=None if seed is None else seed + 100)
+    return layers.RNN(cell, return_sequences=True, name=name)(projected)
+
+
 def recurrent_layers(arch: str, n_layers: int = P.N_HIDDEN_LAYERS) -> tuple[int, ...]:
     """1-based indices of the recurrent hidden layers of a Huang-family architecture."""
     if arch == "dnn":
@@ -126,11 +191,13 @@ def build_model(arch: str = "drnn2", bins: int = P.N_BINS, context: int = P.CONT
     if arch in ("lstm3x1000", "gru3x256"):
         # Blog / andabi: recurrent stack on the mixture frame, one Dense(bins, relu) head per source,
         # then the mask (ReLU outputs are >= 0, so |.| changes nothing).
-        cell = layers.LSTM if arch == "lstm3x1000" else layers.GRU
         units = hidden or (P.LSTM_UNITS if arch == "lstm3x1000" else P.ANDABI_GRU_UNITS)
         x = mixture
         for i in range(n_layers):
-            x = cell(units, return_sequences=True, name=f"{cell.__name__.lower()}{i + 1}")(x)
+            if arch == "lstm3x1000":   # Keras' LSTM math, input product hoisted out of the time loop
+                x = projected_lstm(x, units, name=f"lstm{i + 1}", seed=seed + i + 1)
+            else:
+                x = layers.GRU(units, return_sequences=True, name=f"gru{i + 1}")(x)
         heads = [layers.Dense(bins, activation="relu", name=f"head_{source}")(x) for source in P.SOURCE_ORDER]
         raw = layers.Concatenate(name="heads")(heads)
     else:
@@ -146,4 +213,5 @@ def build_model(arch: str = "drnn2", bins: int = P.N_BINS, context: int = P.CONT
     return keras.Model(features, masked, name=arch)
 
 
-CUSTOM_OBJECTS = {"SoftMask": SoftMask, "CenterFrame": CenterFrame, "ReLURecurrence": ReLURecurrence}
+CUSTOM_OBJECTS = {"SoftMask": SoftMask, "CenterFrame": CenterFrame, "ReLURecurrence": ReLURecurrence,
+                  "LSTMRecurrence": LSTMRecurrence, "ForgetGateBias": ForgetGateBias}
