@@ -258,10 +258,10 @@ def train(args) -> Path:
     config = {"arch": args.arch, "hidden": args.hidden, "layers": args.layers, "gamma": gamma, "label": label}
     with strategy.scope():
         model = build_model(args.arch, hidden=args.hidden, n_layers=args.layers, seed=args.seed)
+        if args.init_weights is not None and not args.resume:   # before compile: no optimizer state to match
+            init_from(model, args.arch, args.hidden, args.layers, args.init_weights)
         optimizer = keras.optimizers.Adam(args.lr, clipnorm=args.clipnorm or None)
         model.compile(optimizer=optimizer, loss=loss)
-    if args.init_weights is not None and not args.resume:
-        init_from(model, args.arch, args.hidden, args.layers, args.init_weights)
     print(f"{args.arch}: {model.count_params():,} parameters, gamma {gamma:g}", flush=True)
 
     out.mkdir(parents=True, exist_ok=True)
