@@ -127,7 +127,7 @@ def check_available() -> None:
     """A one-line ImportError when tensorflow-probability (or its tf_keras import) is missing."""
     try:
         import tensorflow_probability  # noqa: F401
-    except (ImportError, ModuleNotFoundError) as err:
+    except ImportError as err:
         raise ImportError(f"--optimizer lbfgs needs tensorflow-probability and tf-keras ({err}); "
                           "install them with `make setup` (requirements.txt, requirements-nodeps.txt)") from None
 

@@ -56,6 +56,12 @@ def _write_text_atomic(path: Path, text: str) -> None:
     os.replace(tmp, path)
 
 
+def _save_weights_atomic(model, path: Path) -> None:
+    tmp = path.with_name(path.name.replace(".weights.h5", ".tmp.weights.h5"))
+    model.save_weights(str(tmp))
+    os.replace(tmp, path)
+
+
 def dev_scores(model, config: dict, dev_clips) -> dict:
     """Huang's dev figures for the voice: {"val_gnsdr", "val_gsir", "val_gsar"} (NaN if not scorable)."""
     from common.bsseval import BSSEvalError
@@ -234,7 +240,10 @@ def train(args) -> Path:
     gamma = default_gamma(args.arch) if args.gamma is None else args.gamma
     if args.optimizer == "lbfgs":
         from .lbfgs import check_available
-        check_available()
+        try:
+            check_available()
+        except ImportError as err:
+            raise TrainingError(str(err)) from None
         if args.distribute != "none":
             raise TrainingError("--optimizer lbfgs runs on one device; drop --distribute")
     from .losses import make_loss
@@ -290,7 +299,8 @@ def train_lbfgs(args, model, gamma: float, train_clips, dev_clips, config: dict)
     """Huang's full-batch L-BFGS (lbfgs.py): dev every --eval-every iterations, best-dev weights kept.
 
     The training set is fixed for the whole run (the same mixtures in every evaluation: all of
-    Huang's circular shifts with --shifts-per-clip 0). Resume state: out/backup/{state.json, weights}.
+    Huang's circular shifts with --shifts-per-clip 0). Resume state: out/backup/state.json (the
+    iteration reached) with out/last.weights.h5.
     """
     import csv
     import shutil
@@ -303,29 +313,28 @@ def train_lbfgs(args, model, gamma: float, train_clips, dev_clips, config: dict)
     start = 0
     if args.resume:
         state = json.loads((backup / "state.json").read_text())
-        model.load_weights(str(backup / "last.weights.h5"))
+        model.load_weights(str(out / "last.weights.h5"))
         start = int(state["iteration"])
         print(f"resuming L-BFGS at iteration {start} (the curvature history restarts)", flush=True)
     dataset = training_dataset(train_clips, args.shifts_per_clip, args.circular_step, args.frames_per_batch,
                                seed=args.seed, fixed=True)
     objective = lbfgs.FullBatchObjective(model, lambda y, e: discriminative_loss(y, e, gamma), dataset)
     history, fields = out / "history.csv", ["epoch", "loss", "evaluations", "val_gnsdr", "val_gsir", "val_gsar"]
-    best = _best_logged(history, "val_gnsdr", "max") if dev_clips else _best_logged(history, "loss", "min")
+    key, mode = ("val_gnsdr", "max") if dev_clips else ("loss", "min")
+    best = _best_logged(history, key, mode)
     clock = time.time()
 
     def on_segment(segment: lbfgs.Segment) -> bool:
         nonlocal best
         row = {"epoch": segment.iteration - 1, "loss": segment.loss, "evaluations": segment.evaluations}
         row.update(dev_scores(model, config, dev_clips) if dev_clips else {})
-        key = "val_gnsdr" if dev_clips else "loss"
         value = row[key]
-        improved = value == value and (best is None or (value > best if dev_clips else value < best))
+        improved = value == value and (best is None or (value > best if mode == "max" else value < best))
         print(f"L-BFGS iteration {segment.iteration}/{iterations}: loss {segment.loss:.5f}, "
               f"{segment.evaluations} evaluations, {time.time() - clock:.0f} s", flush=True)
         if improved:
             best = value
-            model.save_weights(str(out / "best.tmp.weights.h5"))
-            os.replace(out / "best.tmp.weights.h5", out / "model.weights.h5")
+            _save_weights_atomic(model, out / "model.weights.h5")
             print(f"  {key} improved to {value:.4f}: saved {out / 'model.weights.h5'}", flush=True)
         new_file = not history.exists()
         with open(history, "a", newline="") as f:
@@ -334,9 +343,8 @@ def train_lbfgs(args, model, gamma: float, train_clips, dev_clips, config: dict)
                 writer.writeheader()
             writer.writerow(row)
         plot_history(out, "L-BFGS iteration")
-        model.save_weights(str(out / "last.weights.h5"))
+        _save_weights_atomic(model, out / "last.weights.h5")
         backup.mkdir(exist_ok=True)
-        shutil.copyfile(out / "last.weights.h5", backup / "last.weights.h5")
         _write_text_atomic(backup / "state.json", json.dumps({"iteration": segment.iteration}))
         return False
 

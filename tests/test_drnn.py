@@ -348,6 +348,14 @@ def test_train_cli_lbfgs_with_resume(synthetic_mir1k, tmp_path, capsys, monkeypa
     common = ["--root", str(synthetic_mir1k), "--arch", "drnn2", "--hidden", "8", "--optimizer", "lbfgs",
               "--lbfgs-iterations", "4", "--eval-every", "2", "--shifts-per-clip", "1", "--circular-step", "4000",
               "--frames-per-batch", "100", "--out", str(out)]
+    from drnn_singing import lbfgs
+
+    def missing():
+        raise ImportError("No module named 'tensorflow_probability'")
+    monkeypatch.setattr(lbfgs, "check_available", missing)              # no tfp: one error line, exit 2
+    assert train.main(common) == 2
+    assert capsys.readouterr().err.startswith("error: No module named 'tensorflow_probability'")
+    monkeypatch.undo()
     dev_scores, calls = train.dev_scores, []
 
     def interrupt_second(*a):                              # Ctrl-C while scoring the second segment
