@@ -47,26 +47,34 @@ def clip_metrics(separator, clip, backend: str = "fast", compute_permutation: bo
     return out
 
 
-def summarize(per_clip: list[dict]) -> dict:
-    """Per-clip metrics -> {"clips": N, "voice": {GNSDR, GSIR, GSAR}, "music": {...}} (length-weighted)."""
-    from common.bsseval import global_weighted
+def summarize(per_clip: list[dict], population: int | None = None) -> dict:
+    """Per-clip metrics -> {"clips": N, "voice": {GNSDR, GSIR, GSAR}, "music": {...}} (length-weighted).
+
+    With ``population`` (clips in the full split these were drawn from), also "stderr": the same
+    keys holding each figure's sampling standard error (common.bsseval.global_weighted_stderr).
+    """
+    from common.bsseval import global_weighted, global_weighted_stderr
     lengths = [c["length"] for c in per_clip]
     out = {"clips": len(per_clip)}
     for source in SOURCES:
         out[source] = {f"G{k}": global_weighted([c[source][k] for c in per_clip], lengths)
                        for k in ("NSDR", "SIR", "SAR")}
+    if population is not None:
+        out["stderr"] = {"population": population, **{
+            source: {f"G{k}": global_weighted_stderr([c[source][k] for c in per_clip], lengths, population)
+                     for k in ("NSDR", "SIR", "SAR")} for source in SOURCES}}
     return out
 
 
 def evaluate_clips(separator, clips, backend: str = "fast", progress: bool = False,
-                   compute_permutation: bool = False) -> tuple[dict, list[dict]]:
-    """Evaluate data.Clip objects -> (summary, per-clip list)."""
+                   compute_permutation: bool = False, population: int | None = None) -> tuple[dict, list[dict]]:
+    """Evaluate data.Clip objects -> (summary, per-clip list); population as in :func:`summarize`."""
     iterator = clips
     if progress:
         from tqdm import tqdm
         iterator = tqdm(clips, desc="evaluate", unit="clip")
     per_clip = [clip_metrics(separator, clip, backend, compute_permutation) for clip in iterator]
-    return summarize(per_clip), per_clip
+    return summarize(per_clip, population), per_clip
 
 
 def paper_table(summary: dict, label: str) -> str:
@@ -78,6 +86,12 @@ def paper_table(summary: dict, label: str) -> str:
     lines.append(f"| **here: {label} ({summary['clips']} clips)** | {v['GNSDR']:.2f} | {v['GSIR']:.2f} | {v['GSAR']:.2f} |")
     m = summary["music"]
     lines.append(f"| here, music: {label} | {m['GNSDR']:.2f} | {m['GSIR']:.2f} | {m['GSAR']:.2f} |")
+    se = summary.get("stderr")
+    if se and 2 <= summary["clips"] < se["population"]:
+        v = se["voice"]
+        lines.append(f"\n{summary['clips']} of the split's {se['population']} clips: sampling standard error of "
+                     f"the voice figures {v['GNSDR']:.2f} / {v['GSIR']:.2f} / {v['GSAR']:.2f} dB "
+                     f"(how far the full split's figures may lie from these)")
     return "\n".join(lines)
 
 
@@ -108,7 +122,8 @@ def main(argv=None) -> int:
         clips = load_split(args.root, args.split, args.limit)
         start = time.time()
         summary, per_clip = evaluate_clips(separator, clips, args.backend, progress=sys.stderr.isatty(),
-                                           compute_permutation=args.compute_permutation)
+                                           compute_permutation=args.compute_permutation,
+                                           population=max(P.SPLIT_CLIPS[args.split], len(clips)))
     except (DatasetError, ModelFileError, F.FeatureError, BSSEvalError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2

@@ -11,7 +11,7 @@ import soundfile as sf
 from scipy.signal import lfilter
 
 from common.bsseval import (BSSEvalError, bss_eval_sources, bss_eval_v4, framewise_median,
-                            global_weighted, markdown_table, nsdr, si_bss_eval, sisec_median,
+                            global_weighted, global_weighted_stderr, markdown_table, nsdr, si_bss_eval, sisec_median,
                             write_csv, write_json)
 
 TOLERANCE_DB = 0.01
@@ -179,6 +179,36 @@ def test_nsdr_and_length_weighted_gnsdr_on_two_clips():
     assert global_weighted([10.0, 20.0], [1, 1]) == pytest.approx(15.0)
     with pytest.raises(BSSEvalError, match="one length per value"):
         global_weighted([1.0, 2.0], [100])
+
+
+def test_standard_error_of_the_length_weighted_mean_by_hand():
+    # G = 2.25; z = len * (x - G) / mean(len) = [16000 * 3.75, 48000 * -1.25] / 32000 = [1.875, -1.875]
+    # var(z, ddof=1) = 2 * 1.875^2 = 7.03125; SE = sqrt(7.03125 / 2) = 1.875
+    assert global_weighted_stderr([6.0, 1.0], [16000, 48000]) == pytest.approx(1.875, abs=1e-12)
+    # 2 of 4 clips: finite-population factor 1 - 2/4
+    assert global_weighted_stderr([6.0, 1.0], [16000, 48000], population=4) == pytest.approx(
+        np.sqrt(0.5 * 7.03125 / 2), abs=1e-12)
+    assert global_weighted_stderr([6.0, 1.0], [16000, 48000], population=2) == 0.0   # the whole set
+    # equal lengths: the textbook standard error of a mean
+    values = [3.0, 7.0, 8.0, 10.0, 2.0]
+    assert global_weighted_stderr(values, [5] * 5) == pytest.approx(np.std(values, ddof=1) / np.sqrt(5))
+    assert np.isnan(global_weighted_stderr([4.0], [100]))
+    with pytest.raises(BSSEvalError, match="population 1 is smaller"):
+        global_weighted_stderr([6.0, 1.0], [10, 20], population=1)
+
+
+def test_standard_error_matches_the_spread_of_random_subsets():
+    """165 clips drawn from 825 without replacement, 4000 times: the spread of the subset's
+    length-weighted mean equals the formula's standard error (within 8 %)."""
+    rng = np.random.default_rng(0)
+    lengths = rng.integers(64000, 200000, 825)
+    values = 12.0 + 5.0 * rng.standard_normal(825) + 2e-5 * lengths   # metric correlated with length
+    draws = [rng.choice(825, 165, replace=False) for _ in range(4000)]
+    spread = np.std([global_weighted(values[i], lengths[i]) for i in draws])
+    predicted = np.mean([global_weighted_stderr(values[i], lengths[i], population=825) for i in draws[:200]])
+    assert predicted == pytest.approx(spread, rel=0.08)
+    uncorrected = np.mean([global_weighted_stderr(values[i], lengths[i]) for i in draws[:200]])
+    assert uncorrected > 1.05 * spread        # the finite-population factor sqrt(1 - 165/825) matters
 
 
 def test_gnsdr_from_scored_clips():

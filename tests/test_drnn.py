@@ -202,6 +202,11 @@ def test_evaluation_matches_mir_eval_on_two_real_clips(mir1k_root):
     lengths = np.array([c["length"] for c in per_clip])
     expected = np.sum(lengths * [c["voice"]["NSDR"] for c in per_clip]) / lengths.sum()
     assert summary["clips"] == 2 and summary["voice"]["GNSDR"] == pytest.approx(expected)
+    assert "stderr" not in summary
+    with_se = summarize(per_clip, population=825)
+    z = lengths * (np.array([c["voice"]["SIR"] for c in per_clip]) - with_se["voice"]["GSIR"]) / lengths.mean()
+    assert with_se["stderr"]["population"] == 825
+    assert with_se["stderr"]["voice"]["GSIR"] == pytest.approx(np.sqrt((1 - 2 / 825) * np.var(z, ddof=1) / 2))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -263,12 +268,14 @@ def test_train_resume_separate_evaluate_clis(synthetic_mir1k, tmp_path, capsys, 
                           "--json", str(tmp_path / "eval.json")]) == 0
     result = json.loads((tmp_path / "eval.json").read_text())
     assert result["clips"] == 1 and set(result["voice"]) == {"GNSDR", "GSIR", "GSAR"} and "music" in result
+    assert result["stderr"]["population"] == 825 and result["stderr"]["voice"]["GSIR"] is None  # 1 clip: undefined
 
     # shipping drops the optimizer state (Keras 3 keeps Adam's moments in weight checkpoints)
     from drnn_singing import ship
     assert ship.main([str(out), str(tmp_path / "eval.json"), "--dest", str(tmp_path / "shipped")]) == 0
     manifest = json.loads((tmp_path / "shipped" / "manifest.json").read_text())
     assert manifest["test"]["clips"] == 1 and f"--out {out}" in manifest["command"]
+    assert manifest["test"]["stderr"]["population"] == 825
     assert (tmp_path / "shipped" / "model.weights.h5").stat().st_size < (out / "model.weights.h5").stat().st_size / 2
     assert separate.main([str(tmp_path / "song.wav"), "--weights", str(tmp_path / "shipped"),
                           "--outdir", str(tmp_path / "sep2")]) == 0
