@@ -55,14 +55,14 @@ def summarize(per_clip: list[dict], population: int | None = None) -> dict:
     """
     from common.bsseval import global_weighted, global_weighted_stderr
     lengths = [c["length"] for c in per_clip]
-    out = {"clips": len(per_clip)}
+    out, stderr = {"clips": len(per_clip)}, {"population": population}
     for source in SOURCES:
-        out[source] = {f"G{k}": global_weighted([c[source][k] for c in per_clip], lengths)
-                       for k in ("NSDR", "SIR", "SAR")}
+        values = {f"G{k}": [c[source][k] for c in per_clip] for k in ("NSDR", "SIR", "SAR")}
+        out[source] = {key: global_weighted(v, lengths) for key, v in values.items()}
+        if population is not None:
+            stderr[source] = {key: global_weighted_stderr(v, lengths, population) for key, v in values.items()}
     if population is not None:
-        out["stderr"] = {"population": population, **{
-            source: {f"G{k}": global_weighted_stderr([c[source][k] for c in per_clip], lengths, population)
-                     for k in ("NSDR", "SIR", "SAR")} for source in SOURCES}}
+        out["stderr"] = stderr
     return out
 
 
