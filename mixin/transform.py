@@ -2,7 +2,8 @@
 
 The transform is nsgt 0.19's non-sliced ``NSGT(BarkScale(0, 22050, 96), 44100, 44032, real=True,
 matrixform=True)`` (sevagh/MiXiN:mixin/mixin_model.py xtract_mixin). ``BarkScale`` is the scale of the
-nsgt fork sevagh/nsgt:nsgt/fscale.py at fded8f4, rewritten here as a subclass of ``nsgt.fscale.Scale``.
+nsgt fork sevagh/nsgt:nsgt/fscale.py at fded8f4, rewritten as a subclass of ``nsgt.fscale.Scale`` in
+common/nsgt_support.py (shared with xumx_slicq).
 
 Besides the per-chunk calls of nsgt itself (``forward_chunk``/``backward_chunk``, what the original
 does), ``BatchedNSGT`` applies the same frame (nsgt's own windows ``g``, dual windows ``gd`` and window
@@ -13,51 +14,19 @@ coefficients (96, 1948) complex128; a batch adds a leading axis.
 from __future__ import annotations
 
 import functools
-import warnings
 
 import numpy as np
 
-# nsgt warns at import that it uses numpy.fft (no fftw3/pyfftw); numpy.fft is what the golden run used too.
-warnings.filterwarnings("ignore", message="nsgt.fft falling back to numpy.fft")
-from nsgt import NSGT  # noqa: E402
-from nsgt.fscale import Scale  # noqa: E402
+# The clip shim and the Bark scale are shared with xumx_slicq: common/nsgt_support.py (re-exported here;
+# importing it first also silences nsgt's "falling back to numpy.fft" import warning).
+from common import nsgt_support
+from common.nsgt_support import BarkScale, bark2hz, hz2bark  # noqa: F401
+from nsgt import NSGT
+from nsgt.fscale import Scale
 
-from . import nsgt_compat
 from .params import BARK_BANDS, BARK_FMAX, BARK_FMIN, CHUNK_SIZE, COEF_SHAPE, SAMPLE_RATE
 
-nsgt_compat.apply()
-
-
-def hz2bark(f):
-    """Bark from Hz, asinh ("Schroeder") form: 6 asinh(f / 600) (sevagh/nsgt:nsgt/fscale.py @fded8f4)."""
-    return 6.0 * np.arcsinh(f / 600.0)
-
-
-def bark2hz(b):
-    """Inverse of ``hz2bark``: 600 sinh(b / 6) (sevagh/nsgt:nsgt/fscale.py @fded8f4)."""
-    return 600.0 * np.sinh(b / 6.0)
-
-
-class BarkScale(Scale):
-    """``bnds`` centres equally spaced in Bark between ``fmin`` and ``fmax`` (both included).
-
-    No ``Q`` override: nsgt's numerical-derivative ``Scale.Q`` is used, as in the fork.
-    """
-
-    def __init__(self, fmin: float, fmax: float, bnds: int, beyond: int = 0):
-        bmin = hz2bark(fmin)
-        bmax = hz2bark(fmax)
-        Scale.__init__(self, bnds + beyond * 2)
-        self.fmin = float(fmin)
-        self.fmax = float(fmax)
-        self.bbnd = (bmax - bmin) / (bnds - 1)  # Bark per band
-        self.bmin = bmin - self.bbnd * beyond
-        self.bmax = bmax + self.bbnd * beyond
-
-    def F(self, bnd=None):
-        if bnd is None:
-            bnd = np.arange(self.bnds)
-        return bark2hz(bnd * self.bbnd + self.bmin)
+nsgt_support.apply_clip_shim()
 
 
 class _InteriorBands:
