@@ -1,0 +1,26 @@
+"""xumx-sliCQ v1 (sevagh/xumx-sliCQ, Hanssian 2021) reproduced: a Bark-scale sliCQ transform in 70 blocks,
+per-block convolutional denoising autoencoders for the four MUSDB18 targets, and Wiener-EM.
+
+Public API (TensorFlow is imported only when a model is needed):
+    separate(audio, rate=44100, weights=...) -> {"vocals"|"drums"|"bass"|"other": (2, samples) float32}
+    Separator(model, wiener="stft"|"slicq", ...)   reusable separator (one model, many songs)
+    load_model(weights), build_model()             the 6,671,856-parameter network
+    get_slicqt()                                   the transform (forward / backward)
+"""
+from __future__ import annotations
+
+
+def __getattr__(name):
+    if name in ("separate", "Separator", "load_model"):
+        from . import separate as _separate
+
+        return getattr(_separate, name)
+    if name == "build_model":
+        from .model import build_model
+
+        return build_model
+    if name == "get_slicqt":
+        from .transform import get_slicqt
+
+        return get_slicqt
+    raise AttributeError(f"module 'xumx_slicq' has no attribute {name!r}")

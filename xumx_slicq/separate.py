@@ -1,0 +1,255 @@
+"""Separation into vocals, drums, bass and other: the Python API and ``python -m xumx_slicq.separate``.
+
+    python -m xumx_slicq.separate INPUT [INPUT ...] --weights W --outdir OUT
+                                  [--wiener stft|slicq] [--legacy] [--niter N] [--residual] [--softmask]
+
+writes OUT/<input name>/{vocals,drums,bass,other}.wav (stereo float32, 44.1 kHz, as long as the input).
+
+The computation is the original's Separator (sevagh/xumx-sliCQ@v1-release:xumx_slicq/model.py
+Separator.forward, design §6), chunk by chunk (2,621,440 samples, no overlap, as v1-release):
+X = sliCQT(mix); the four networks give magnitudes Y_j from |X|; then either
+
+- ``wiener="stft"`` (the original's default): y_j = isliCQT(Y_j e^{i angle X}); STFT (4096/1024) of the
+  mixture and of each y_j; Wiener-EM on |STFT(y_j)| in windows of 300 frames; inverse STFT; or
+- ``wiener="slicq"``: Wiener-EM on the sliCQT itself (each row's R_j over the whole chunk), then isliCQT.
+
+Mono input is duplicated to stereo and more than two channels keep the first two (utils.preprocess);
+other rates are resampled to 44.1 kHz. Inputs shorter than 9031 samples (which crash the original) are
+zero-padded and the outputs cropped back.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from .params import (CHUNK_SAMPLES, MIN_SAMPLES, NB_CHANNELS, NITER, SAMPLE_RATE, TARGETS,
+                     WIENER_WIN_LEN)
+
+WIENER_MODES = ("stft", "slicq")
+WEIGHTS_NAME = "model.weights.h5"
+
+
+class WeightsError(ValueError):
+    """No usable weights at the given path; the message names it and says how to get some."""
+
+
+NO_WEIGHTS = ("xumx-sliCQ has no trained model here (the original's pretrained weights cannot be obtained): "
+              "train one with `python -m xumx_slicq.train --root MUSDB18HQ --out RUN` and pass --weights RUN, "
+              "or pass a .npz in the original PyTorch state-dict layout")
+
+
+def load_model(weights):
+    """The four-target network with trained weights.
+
+    weights: a training run folder (holding ``model.weights.h5``), a Keras ``.weights.h5`` file, or a
+    ``.npz`` in the original PyTorch state-dict layout (keys ``bucketed_unmixes_<target>.<block>...``).
+    """
+    if weights is None:
+        raise WeightsError(NO_WEIGHTS)
+    path = Path(weights)
+    if path.is_dir():
+        candidates = [path / WEIGHTS_NAME] if (path / WEIGHTS_NAME).is_file() else sorted(path.glob("*.npz"))
+        if len(candidates) != 1:
+            raise WeightsError(f"{path}: expected {WEIGHTS_NAME} (a training run) or one .npz state dict in "
+                               f"this folder, found {len(candidates) or 'none'}; {NO_WEIGHTS}")
+        path = candidates[0]
+    if not path.is_file():
+        raise WeightsError(f"{path}: weights file not found; {NO_WEIGHTS}")
+    from .model import build_model
+
+    model = build_model()
+    if path.suffix == ".npz":
+        from .weights import load_state_dict
+
+        load_state_dict(model, path)
+    elif path.name.endswith(".weights.h5"):
+        try:
+            model.load_weights(str(path))
+        except (ValueError, OSError) as err:
+            raise WeightsError(f"{path}: not xumx-sliCQ weights ({str(err).splitlines()[0]})") from None
+    else:
+        raise WeightsError(f"{path}: unknown weights format (expected a .weights.h5 or a .npz state dict)")
+    return model
+
+
+def to_stereo(audio: np.ndarray) -> np.ndarray:
+    """(channels, samples) -> (2, samples) float32: mono duplicated, channels beyond two dropped."""
+    audio = np.asarray(audio, dtype=np.float32)
+    if audio.ndim == 1:
+        audio = audio[None]
+    if audio.shape[0] == 1:
+        audio = np.repeat(audio, NB_CHANNELS, axis=0)
+    return np.ascontiguousarray(audio[:NB_CHANNELS])
+
+
+class Separator:
+    """xumx-sliCQ inference, chunk by chunk.
+
+    __call__(audio (channels, samples) float at 44.1 kHz) -> {target: (2, samples) float32}, targets in
+    params.TARGETS order (plus "residual" with ``residual=True``).
+
+    wiener: "stft" or "slicq"; stft_window: "hann" (default) or "boxcar" (the original's, ``--legacy``);
+    niter: EM iterations (the original always ran 1); chunk_samples: independent chunks of this many
+    samples (the original's 2,621,440; memory grows with it).
+    """
+
+    def __init__(self, model, wiener: str = "stft", stft_window: str = "hann", niter: int = NITER,
+                 residual: bool = False, softmask: bool = False, chunk_samples: int = CHUNK_SAMPLES,
+                 wiener_win_len: int = WIENER_WIN_LEN):
+        if wiener not in WIENER_MODES:
+            raise ValueError(f"wiener must be one of {WIENER_MODES}, got {wiener!r}")
+        if chunk_samples < MIN_SAMPLES:
+            raise ValueError(f"chunk_samples must be at least {MIN_SAMPLES}")
+        from .transform import get_slicqt
+
+        self.model = model
+        self.slicqt = get_slicqt()
+        self.wiener, self.stft_window, self.niter = wiener, stft_window, int(niter)
+        self.residual, self.softmask = residual, softmask
+        self.chunk_samples, self.wiener_win_len = int(chunk_samples), int(wiener_win_len)
+        self.names = TARGETS + (("residual",) if residual else ())
+
+    # ---- one chunk -------------------------------------------------------------------------------
+
+    def magnitudes(self, blocks: list[np.ndarray]) -> dict[str, list[np.ndarray]]:
+        """The networks on |X|: 70 complex blocks (2, nf, S, M) -> {target: 70 blocks (2, nf, S, M)}."""
+        mags = [np.abs(b)[None] for b in blocks]
+        out = self.model(mags)
+        return {t: [np.asarray(b)[0] for b in out[t]] for t in TARGETS}
+
+    def separate_chunk(self, audio: np.ndarray) -> np.ndarray:
+        """(2, L) float32 -> (sources, 2, L) float32, sources in ``self.names`` order."""
+        from .wiener import wiener
+
+        length = audio.shape[-1]
+        if length < MIN_SAMPLES:  # the original crashes below this (S = 2); pad, then crop
+            audio = np.pad(audio, ((0, 0), (0, MIN_SAMPLES - length)))
+        n = audio.shape[-1]
+        x = self.slicqt.forward(audio)                                   # 70 x (2, nf, S, M) complex64
+        ymag = self.magnitudes(x)
+        if self.wiener == "slicq":
+            v = [np.stack([ymag[t][b] for t in TARGETS]) for b in range(len(x))]   # (4, 2, nf, S, M)
+            flat = [(vb.reshape(*vb.shape[:3], -1), xb.reshape(*xb.shape[:2], -1)) for vb, xb in zip(v, x)]
+            y = wiener([f[0] for f in flat], [f[1] for f in flat], self.niter, softmask=self.softmask,
+                       residual=self.residual)
+            blocks = [yb.reshape(yb.shape[0], *xb.shape) for yb, xb in zip(y, x)]
+            out = self.slicqt.backward(blocks, n)                        # (sources, 2, n)
+        else:
+            from .stft import istft, stft
+            from .wiener import _mix_phase
+
+            phased = []
+            for b, xb in enumerate(x):
+                cos, sin = _mix_phase(xb)
+                yb = np.stack([ymag[t][b] for t in TARGETS])
+                phased.append((yb * cos + 1j * (yb * sin)).astype(xb.dtype))
+            y0 = self.slicqt.backward(phased, n)                        # (4, 2, n): mix-phase estimates
+            mix = stft(audio, self.stft_window)                          # (2, F, T)
+            v = np.abs(stft(y0.astype(np.float32), self.stft_window))    # (4, 2, F, T)
+            spec = np.empty((len(self.names),) + mix.shape, dtype=mix.dtype)
+            for start in range(0, mix.shape[-1], self.wiener_win_len):
+                win = slice(start, start + self.wiener_win_len)
+                spec[..., win] = wiener(v[..., win], mix[..., win], self.niter, softmask=self.softmask,
+                                        residual=self.residual)
+            out = istft(spec, n, self.stft_window)
+        return np.ascontiguousarray(out[..., :length], dtype=np.float32)
+
+    # ---- a whole signal --------------------------------------------------------------------------
+
+    def __call__(self, audio: np.ndarray, progress: bool = False) -> dict[str, np.ndarray]:
+        audio = to_stereo(audio)
+        n = audio.shape[-1]
+        starts = range(0, max(n, 1), self.chunk_samples)
+        if progress and len(starts) > 1:
+            from tqdm import tqdm
+
+            starts = tqdm(starts, desc="chunks", unit="chunk", leave=False)
+        parts = [self.separate_chunk(audio[:, s:s + self.chunk_samples]) for s in starts]
+        est = np.concatenate(parts, axis=-1)
+        return {name: est[k] for k, name in enumerate(self.names)}
+
+
+def separate(audio: np.ndarray, rate: int = SAMPLE_RATE, weights=None, separator: Separator | None = None,
+             **options) -> dict[str, np.ndarray]:
+    """Separate ``audio`` (channels, samples) at ``rate`` Hz: {target: (2, samples at 44.1 kHz) float32}.
+
+    Pass ``weights`` (see :func:`load_model`) or a ready ``separator``; other keyword arguments go to
+    :class:`Separator` (``wiener``, ``stft_window``, ``niter``, ``residual``, ``softmask``, ``chunk_samples``).
+    """
+    from common.audio import check_finite, resample
+
+    audio = np.asarray(audio, dtype=np.float32)
+    check_finite(audio)
+    if int(rate) != SAMPLE_RATE:
+        audio = resample(audio, int(rate), SAMPLE_RATE)
+    if separator is None:
+        separator = Separator(load_model(weights), **options)
+    return separator(audio)
+
+
+# --------------------------------------------------------------------------------------------------
+# CLI
+# --------------------------------------------------------------------------------------------------
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m xumx_slicq.separate", description=__doc__.split("\n\n")[0])
+    p.add_argument("inputs", nargs="+", metavar="INPUT", help="audio files (any rate; mono duplicated to stereo)")
+    p.add_argument("--weights", help="training run folder (model.weights.h5), a .weights.h5 file, or a .npz "
+                                     "in the original PyTorch state-dict layout")
+    p.add_argument("--outdir", required=True, help="output folder; writes OUTDIR/<name>/<target>.wav")
+    p.add_argument("--wiener", choices=WIENER_MODES, default="stft",
+                   help="Wiener-EM on the STFT (default, as the original) or on the zero-padded sliCQT")
+    p.add_argument("--legacy", action="store_true",
+                   help="the original's rectangular STFT window in STFT mode (the published STFT-mode figures)")
+    p.add_argument("--niter", type=int, default=NITER, help=f"Wiener-EM iterations (default {NITER}, as the "
+                                                             "original really ran)")
+    p.add_argument("--residual", action="store_true", help="also write residual.wav (mixture minus the targets, "
+                                                           "refined by the EM as a fifth source)")
+    p.add_argument("--softmask", action="store_true",
+                   help="initial estimates by ratio masks instead of magnitudes with the mixture phase")
+    p.add_argument("--chunk-seconds", type=float, default=CHUNK_SAMPLES / SAMPLE_RATE,
+                   help="independent chunks of this length (default 59.44 s, the original's; memory grows "
+                        "with it)")
+    p.add_argument("--name-from-folder", action="store_true",
+                   help="name outputs after the input's folder (for <track>/mixture.wav layouts)")
+    p.add_argument("--plots", action="store_true",
+                   help="also write OUTDIR/<name>/spectrograms.png (input and estimates, one colour range)")
+    p.add_argument("--quiet", action="store_true", help="no progress output")
+    return p
+
+
+def main(argv=None) -> int:
+    args = build_parser().parse_args(argv)
+    from common.audio import load_audio, save_audio
+    from common.cli import run_cli
+
+    def action() -> int:
+        if args.niter < 0:
+            raise WeightsError("--niter must be 0 or more")
+        separator = Separator(load_model(args.weights), wiener=args.wiener,
+                              stft_window="boxcar" if args.legacy else "hann", niter=args.niter,
+                              residual=args.residual, softmask=args.softmask,
+                              chunk_samples=max(MIN_SAMPLES, int(round(args.chunk_seconds * SAMPLE_RATE))))
+        for path in args.inputs:
+            x, _ = load_audio(path, sr=SAMPLE_RATE, max_channels=None)
+            name = Path(path).resolve().parent.name if args.name_from_folder else Path(path).stem
+            estimates = separator(x, progress=not args.quiet)
+            for target, audio in estimates.items():
+                save_audio(Path(args.outdir) / name / f"{target}.wav", audio, SAMPLE_RATE, subtype="FLOAT")
+            if args.plots:
+                from common.plots import save_separation_figure
+
+                save_separation_figure(Path(args.outdir) / name / "spectrograms.png", x, estimates,
+                                       SAMPLE_RATE, title=f"xumx-sliCQ: {name}")
+            if not args.quiet:
+                print(f"{path} -> {Path(args.outdir) / name}/{{{','.join(estimates)}}}.wav")
+        return 0
+
+    return run_cli(action, errors=(WeightsError,))
+
+
+if __name__ == "__main__":
+    sys.exit(main())
