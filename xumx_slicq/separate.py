@@ -21,6 +21,9 @@ from __future__ import annotations
 
 import argparse
 import sys
+import time
+from collections import defaultdict
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -111,6 +114,13 @@ class Separator:
         self.residual, self.softmask = residual, softmask
         self.chunk_samples, self.wiener_win_len = int(chunk_samples), int(wiener_win_len)
         self.names = TARGETS + (("residual",) if residual else ())
+        self.timings: dict[str, float] = defaultdict(float)   # seconds per stage, summed over calls
+
+    @contextmanager
+    def _stage(self, name: str):
+        start = time.perf_counter()
+        yield
+        self.timings[name] += time.perf_counter() - start
 
     # ---- one chunk -------------------------------------------------------------------------------
 
@@ -128,33 +138,39 @@ class Separator:
         if length < MIN_SAMPLES:  # the original crashes below this (S = 2); pad, then crop
             audio = np.pad(audio, ((0, 0), (0, MIN_SAMPLES - length)))
         n = audio.shape[-1]
-        x = self.slicqt.forward(audio)                                   # 70 x (2, nf, S, M) complex64
-        ymag = self.magnitudes(x)
+        with self._stage("transform"):
+            x = self.slicqt.forward(audio)                               # 70 x (2, nf, S, M) complex64
+        with self._stage("networks"):
+            ymag = self.magnitudes(x)
         if self.wiener == "slicq":
-            v = [np.stack([ymag[t][b] for t in TARGETS]) for b in range(len(x))]   # (4, 2, nf, S, M)
-            flat = [(vb.reshape(*vb.shape[:3], -1), xb.reshape(*xb.shape[:2], -1)) for vb, xb in zip(v, x)]
-            y = wiener([f[0] for f in flat], [f[1] for f in flat], self.niter, softmask=self.softmask,
-                       residual=self.residual)
-            blocks = [yb.reshape(yb.shape[0], *xb.shape) for yb, xb in zip(y, x)]
-            out = self.slicqt.backward(blocks, n)                        # (sources, 2, n)
+            with self._stage("wiener"):
+                v = [np.stack([ymag[t][b] for t in TARGETS]) for b in range(len(x))]   # (4, 2, nf, S, M)
+                y = wiener([vb.reshape(*vb.shape[:3], -1) for vb in v],
+                           [xb.reshape(*xb.shape[:2], -1) for xb in x], self.niter, softmask=self.softmask,
+                           residual=self.residual)
+                blocks = [yb.reshape(yb.shape[0], *xb.shape) for yb, xb in zip(y, x)]
+            with self._stage("transform"):
+                out = self.slicqt.backward(blocks, n)                    # (sources, 2, n)
         else:
             from .stft import istft, stft
             from .wiener import _mix_phase
 
-            phased = []
-            for b, xb in enumerate(x):
-                cos, sin = _mix_phase(xb)
-                yb = np.stack([ymag[t][b] for t in TARGETS])
-                phased.append((yb * cos + 1j * (yb * sin)).astype(xb.dtype))
-            y0 = self.slicqt.backward(phased, n)                        # (4, 2, n): mix-phase estimates
-            mix = stft(audio, self.stft_window)                          # (2, F, T)
-            v = np.abs(stft(y0.astype(np.float32), self.stft_window))    # (4, 2, F, T)
-            spec = np.empty((len(self.names),) + mix.shape, dtype=mix.dtype)
-            for start in range(0, mix.shape[-1], self.wiener_win_len):
-                win = slice(start, start + self.wiener_win_len)
-                spec[..., win] = wiener(v[..., win], mix[..., win], self.niter, softmask=self.softmask,
-                                        residual=self.residual)
-            out = istft(spec, n, self.stft_window)
+            with self._stage("transform"):
+                phased = []
+                for b, xb in enumerate(x):
+                    cos, sin = _mix_phase(xb)
+                    yb = np.stack([ymag[t][b] for t in TARGETS])
+                    phased.append((yb * cos + 1j * (yb * sin)).astype(xb.dtype))
+                y0 = self.slicqt.backward(phased, n)                    # (4, 2, n): mix-phase estimates
+            with self._stage("wiener"):
+                mix = stft(audio, self.stft_window)                      # (2, F, T)
+                v = np.abs(stft(y0.astype(np.float32), self.stft_window))  # (4, 2, F, T)
+                spec = np.empty((len(self.names),) + mix.shape, dtype=mix.dtype)
+                for start in range(0, mix.shape[-1], self.wiener_win_len):
+                    win = slice(start, start + self.wiener_win_len)
+                    spec[..., win] = wiener(v[..., win], mix[..., win], self.niter, softmask=self.softmask,
+                                            residual=self.residual)
+                out = istft(spec, n, self.stft_window)
         return np.ascontiguousarray(out[..., :length], dtype=np.float32)
 
     # ---- a whole signal --------------------------------------------------------------------------
