@@ -36,3 +36,9 @@ def mixin_pretrained_dir() -> Path:
 @pytest.fixture(scope="session")
 def mixin_reference_dir() -> Path:
     return _need(SHARED / "reference" / "mixin", "MiXiN reference outputs")
+
+
+@pytest.fixture(scope="session")
+def musdb_sample_dir() -> Path:
+    """Real MUSDB18 excerpts: test/<track>/*.wav (MUSDB18-HQ layout) and stems/test/<track>.stem.mp4."""
+    return _need(SHARED / "data" / "musdb_sample", "MUSDB18 sample")
