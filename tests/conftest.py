@@ -42,3 +42,9 @@ def mixin_reference_dir() -> Path:
 def musdb_sample_dir() -> Path:
     """Real MUSDB18 excerpts: test/<track>/*.wav (MUSDB18-HQ layout) and stems/test/<track>.stem.mp4."""
     return _need(SHARED / "data" / "musdb_sample", "MUSDB18 sample")
+
+
+@pytest.fixture(scope="session")
+def xumx_reference_dir() -> Path:
+    """Golden outputs of the original xumx-sliCQ v1 code (README.md inside)."""
+    return _need(SHARED / "reference" / "xumx_slicq", "xumx-sliCQ reference outputs")
