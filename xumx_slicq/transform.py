@@ -13,8 +13,9 @@ Two paths over the same frame (nsgt's own windows ``g``, duals ``gd``, index ran
 
 * ``SliCQT``: ours, vectorised numpy, batched over all leading axes and all slices. nsgt loops in Python
   over slices and rows (grrrr/nsgt:nsgt/nsgtf_loop.py, nsigtf_loop.py; its compiled loops are never
-  built, design §2.11), about 100x slower, so the arithmetic is rewritten here; why each step equals
-  nsgt's is said at the step. float32 input is computed in float32 throughout.
+  built, design §2.11): 3.7 s for forward + backward of 30 s of stereo, against 0.1-0.15 s here in
+  float32 (0.45 s in float64), so the arithmetic is rewritten; why each step equals nsgt's is said at
+  the step. float32 input is computed in float32 throughout (scipy.fft, single thread).
 * ``reference_forward`` / ``reference_backward``: nsgt's own generators, regrouped into the same
   layout; slow, used by tests to prove the fast path.
 
@@ -116,7 +117,7 @@ class SliCQT:
         self.offsets = np.concatenate(([0], np.cumsum([nf * m for _, nf, m in self.blocks])))
 
         # Forward gather from the rfft: nsgt uses the full complex FFT of the real slice; an index
-        # i > nn/2 there is conj(rfft[nn - i]) (only the DC window's negative half reaches there).
+        # i > nn/2 there is conj(rfft[nn - i]) (only the DC and Nyquist windows reach there).
         neg = idx > half
         self._f_idx = np.where(neg, self.nn - idx, idx)
         w2 = np.stack([g_w, np.where(neg, -g_w, g_w)], axis=-1)   # multiplies (re, im); im sign = conj
