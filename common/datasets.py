@@ -4,8 +4,9 @@ Three sources of multitrack audio, each turned into :class:`Track` objects:
 
 * MIR-1K (Hsu & Jang 2010), Huang et al.'s split: :func:`mir1k_clips`, :func:`load_mir1k_clip`,
   :func:`iter_mir1k`.
-* MUSDB18 / MUSDB18-HQ through the ``musdb`` package (imported lazily): :func:`musdb_tracks`,
-  :func:`iter_musdb`.
+* MUSDB18 (``.stem.mp4``) / MUSDB18-HQ (WAV folders) through the ``musdb`` package (imported lazily):
+  :func:`musdb_tracks`, :func:`iter_musdb`; the release is told from the folder by
+  :func:`detect_musdb_layout`, and every command offers ``--musdb-format`` (:func:`add_musdb_format_argument`).
 * A folder of stems (Periphery-style, as MiXiN trains on): :func:`classify_stem`,
   :func:`find_stem_tracks`, :func:`load_stem_track`, :func:`iter_stem_tracks`.
 
@@ -191,8 +192,79 @@ def iter_mir1k(root: str | os.PathLike, split: str, mix: str = "sum", limit: int
 
 MUSDB_SOURCES = ("drums", "bass", "other", "vocals")  # sigsep/sigsep-mus-db:musdb/configs/mus.yaml (sources)
 MUSDB_HQ_URL = "https://zenodo.org/record/3338373"  # MUSDB18-HQ, sevagh/xumx-sliCQ:README.md
+MUSDB_URL = "https://zenodo.org/record/1117372"  # MUSDB18 (.stem.mp4), sigsep/sigsep-mus-db:README.md
+MUSDB_RATE = 44100  # sigsep/sigsep-mus-db:musdb/configs/mus.yaml (sample_rate)
+# The two releases: "wav" = MUSDB18-HQ folders (musdb is_wav=True), "stems" = MUSDB18 .stem.mp4 (is_wav=False).
+MUSDB_LAYOUTS = ("wav", "stems")
+MUSDB_FORMATS = ("auto",) + MUSDB_LAYOUTS
+MUSDB_STEM_SUFFIX = ".stem.mp4"  # the only files musdb lists with is_wav=False (musdb/__init__.py load_mus_tracks)
+# Stream order of a .stem.mp4: mixture, drums, bass, other, vocals (mus.yaml stem_ids 0..4).
+_MUSDB_STREAMS = ("mixture",) + MUSDB_SOURCES
+_AAC_FRAME = 1024  # samples per AAC-LC frame: the decoded length may differ from the header's by padding
 _MUSDB_LAYOUT = ("<root>/{train,test}/<Artist - Title>/{mixture,drums,bass,other,vocals}.wav for MUSDB18-HQ "
-                 "(is_wav=True), <root>/{train,test}/*.stem.mp4 for MUSDB18 (is_wav=False)")
+                 "or <root>/{train,test}/<Artist - Title>.stem.mp4 for MUSDB18")
+
+
+def add_musdb_format_argument(parser) -> None:
+    """Add ``--musdb-format auto|wav|stems`` (default auto) to an argparse parser: the one MUSDB option
+    every command shares; pass ``args.musdb_format`` on to :func:`iter_musdb` / :func:`musdb_tracks`."""
+    parser.add_argument("--musdb-format", choices=MUSDB_FORMATS, default="auto",
+                        help="MUSDB release under --root: wav = MUSDB18-HQ track folders, stems = MUSDB18 "
+                             ".stem.mp4 files, auto = detect from the folder (default)")
+
+
+def _musdb_contents(folder: Path) -> tuple[list[Path], list[Path]]:
+    """(track folders holding .wav files, .stem.mp4 files) directly inside a subset folder; hidden entries
+    (e.g. macOS '._x') skipped."""
+    wav_tracks, stem_files = [], []
+    for entry in sorted(folder.iterdir()):
+        if entry.name.startswith("."):
+            continue
+        if entry.is_file() and entry.name.lower().endswith(MUSDB_STEM_SUFFIX):
+            stem_files.append(entry)
+        elif entry.is_dir() and any(p.suffix.lower() == ".wav" and not p.name.startswith(".")
+                                    for p in entry.iterdir()):
+            wav_tracks.append(entry)
+    return wav_tracks, stem_files
+
+
+def detect_musdb_layout(root: str | os.PathLike, subsets: str | Sequence[str] = ("train", "test")) -> str:
+    """Which MUSDB release `root` holds: "wav" (MUSDB18-HQ: ``<subset>/<track>/*.wav``) or "stems" (MUSDB18:
+    ``<subset>/<track>.stem.mp4``), looking at the `subsets` folders that exist.
+
+    Raises DatasetError (one line) when the folders hold both kinds or neither.
+    """
+    root = Path(root)
+    subsets = [subsets] if isinstance(subsets, str) else list(subsets)
+    folders = [root / s for s in subsets if (root / s).is_dir()]
+    if not folders:
+        hint = f"; {root} looks like a subset folder itself: pass its parent" if root.name in ("train", "test") else ""
+        raise DatasetError(f"{root} is not a MUSDB18 folder: none of {', '.join(subsets)} is in it "
+                           f"(expected {_MUSDB_LAYOUT}){hint}")
+    wav_tracks, stem_files = [], []
+    for folder in folders:
+        wavs, stems = _musdb_contents(folder)
+        wav_tracks += wavs
+        stem_files += stems
+    if wav_tracks and stem_files:
+        raise DatasetError(f"{root} mixes both MUSDB releases: {len(wav_tracks)} WAV track folder(s) (e.g. "
+                           f"{wav_tracks[0]}) and {len(stem_files)} .stem.mp4 file(s) (e.g. {stem_files[0]}); "
+                           f"keep one release per root, or choose one with --musdb-format wav|stems")
+    if wav_tracks:
+        return "wav"
+    if stem_files:
+        return "stems"
+    where = ", ".join(str(f) for f in folders)
+    raise DatasetError(f"{root} holds no MUSDB tracks: no track folder of .wav files and no .stem.mp4 file in "
+                       f"{where} (expected {_MUSDB_LAYOUT})")
+
+
+def resolve_musdb_layout(root: str | os.PathLike, musdb_format: str = "auto",
+                         subsets: str | Sequence[str] = ("train", "test")) -> str:
+    """"wav" or "stems": `musdb_format` itself, or with "auto" what :func:`detect_musdb_layout` finds."""
+    if musdb_format not in MUSDB_FORMATS:
+        raise DatasetError(f"unknown MUSDB format {musdb_format!r}; choose one of {', '.join(MUSDB_FORMATS)}")
+    return detect_musdb_layout(root, subsets) if musdb_format == "auto" else musdb_format
 
 
 def _import_musdb():
@@ -210,12 +282,29 @@ def _import_musdb():
     return musdb
 
 
+def _unreadable_stem_file(root: Path, subsets: Sequence[str]) -> tuple[Path, str] | None:
+    """(the first .stem.mp4 under root/<subsets> whose header ffprobe cannot read, why), or None."""
+    import stempeg
+
+    for subset in subsets:  # hidden files too: musdb lists e.g. macOS '._x.stem.mp4' as tracks
+        for path in sorted(p for p in (root / subset).iterdir() if p.name.lower().endswith(MUSDB_STEM_SUFFIX)):
+            try:
+                info = stempeg.Info(str(path))
+            except Exception:  # ffmpeg.Error: ffprobe's message is on its captured stderr
+                return path, "ffprobe cannot parse it"
+            if not info.audio_streams:
+                return path, "ffprobe finds no audio stream in it"
+    return None
+
+
 def musdb_tracks(root: str | os.PathLike, subsets: str | Sequence[str] = "test", split: str | None = None,
-                 is_wav: bool = True) -> list:
+                 is_wav: bool | None = None, musdb_format: str = "auto") -> list:
     """The musdb ``MultiTrack`` objects of `subsets`/`split`, listed but not decoded.
 
     subsets: "train", "test" or both; split: None, "train" (the training tracks minus the 14 validation
     tracks of sigsep/sigsep-mus-db:musdb/configs/mus.yaml) or "valid" (those 14), only with subsets="train".
+    musdb_format: "auto" (detect the release from the folder, :func:`detect_musdb_layout`), "wav"
+    (MUSDB18-HQ) or "stems" (MUSDB18 .stem.mp4). is_wav: the older spelling; True = "wav", False = "stems".
     """
     subsets = [subsets] if isinstance(subsets, str) else list(subsets)
     for subset in subsets:
@@ -228,33 +317,45 @@ def musdb_tracks(root: str | os.PathLike, subsets: str | Sequence[str] = "test",
         raise DatasetError(f"split={split!r} selects part of the MUSDB training set; use it with subsets='train'")
     root = Path(root)
     if not root.is_dir():
-        raise DatasetError(f"MUSDB root {root} does not exist; get MUSDB18-HQ from {MUSDB_HQ_URL} and pass the "
-                           f"folder holding train/ and test/")
+        raise DatasetError(f"MUSDB root {root} does not exist; get MUSDB18-HQ from {MUSDB_HQ_URL} or MUSDB18 "
+                           f"from {MUSDB_URL} and pass the folder holding train/ and test/")
     for subset in subsets:
         if not (root / subset).is_dir():
+            hint = f"; {root} looks like a subset folder itself: pass its parent" if root.name in ("train", "test") else ""
             raise DatasetError(f"{root} is not a MUSDB18 folder: {root / subset} is missing "
-                               f"(expected {_MUSDB_LAYOUT})")
+                               f"(expected {_MUSDB_LAYOUT}){hint}")
+    if is_wav is not None:
+        musdb_format = "wav" if is_wav else "stems"
+    layout = resolve_musdb_layout(root, musdb_format, subsets)
     musdb = _import_musdb()
     try:
-        db = musdb.DB(root=str(root), subsets=subsets, split=split, is_wav=is_wav)
-    except Exception as err:  # musdb raises RuntimeError/OSError with no file name
+        # stems: ffmpeg resamples to 44.1 kHz should a file differ (a no-op for MUSDB18, which is 44.1 kHz)
+        db = musdb.DB(root=str(root), subsets=subsets, split=split, is_wav=layout == "wav",
+                      sample_rate=MUSDB_RATE if layout == "stems" else None)
+    except Exception as err:  # musdb raises RuntimeError/OSError/ffmpeg.Error with no file name
+        bad = _unreadable_stem_file(root, subsets) if layout == "stems" else None
+        if bad is not None:
+            raise DatasetError(f"{bad[0]}: not a readable .stem.mp4 ({bad[1]}: truncated or corrupt); "
+                               f"download it again from {MUSDB_URL}") from err
         raise DatasetError(f"{root}: musdb could not list the tracks ({err}); expected {_MUSDB_LAYOUT}") from err
     if len(db.tracks) == 0:
-        raise DatasetError(f"{root} holds no MUSDB tracks for subsets={subsets} split={split} "
-                           f"(expected {_MUSDB_LAYOUT})")
+        forced = f"; read as --musdb-format {layout}: try --musdb-format auto" if musdb_format != "auto" else ""
+        raise DatasetError(f"{root} holds no MUSDB tracks of the {layout!r} release for subsets={subsets} "
+                           f"split={split} (expected {_MUSDB_LAYOUT}){forced}")
     return list(db.tracks)
 
 
 def iter_musdb(root: str | os.PathLike, subsets: str | Sequence[str] = "test", split: str | None = None,
-               is_wav: bool = True) -> Iterator[Track]:
+               is_wav: bool | None = None, musdb_format: str = "auto") -> Iterator[Track]:
     """Yield MUSDB18(-HQ) tracks one at a time, in musdb's order (subset, then track name).
 
-    subsets/split as in :func:`musdb_tracks`. sources: {"drums","bass","other","vocals"} (2, S) float32
-    at the files' rate (44100 Hz); mixture: the supplied mixture (2, S); path: the track folder (HQ) or
-    the .stem.mp4 file.
+    subsets/split/musdb_format/is_wav as in :func:`musdb_tracks` (the release is detected from the folder
+    by default). sources: {"drums","bass","other","vocals"} (2, S) float32; mixture: the supplied mixture
+    (2, S); rate: the WAVs' rate (44100 Hz for MUSDB18-HQ), or 44100 for .stem.mp4 files (decoded by
+    ffmpeg through musdb/stempeg, via 16-bit PCM as musdb does); path: the track folder or the .stem.mp4 file.
     """
-    for mtrack in musdb_tracks(root, subsets=subsets, split=split, is_wav=is_wav):
-        yield _musdb_track(mtrack, is_wav)
+    for mtrack in musdb_tracks(root, subsets=subsets, split=split, is_wav=is_wav, musdb_format=musdb_format):
+        yield _musdb_track(mtrack, mtrack.is_wav)
 
 
 def _musdb_track(mtrack, is_wav: bool) -> Track:
@@ -266,6 +367,8 @@ def _musdb_track(mtrack, is_wav: bool) -> Track:
             if not (folder / f"{name}.wav").is_file():
                 raise DatasetError(f"{folder / (name + '.wav')} is missing: a MUSDB18-HQ track folder holds "
                                    f"mixture.wav, drums.wav, bass.wav, other.wav and vocals.wav")
+    else:
+        _check_stem_streams(mtrack)
     try:
         mixture = np.ascontiguousarray(mtrack.audio.T, dtype=np.float32)
         sources = {name: np.ascontiguousarray(mtrack.sources[name].audio.T, dtype=np.float32)
@@ -274,8 +377,40 @@ def _musdb_track(mtrack, is_wav: bool) -> Track:
         raise DatasetError(f"{mtrack.path}: MUSDB track without the {err} source") from err
     except Exception as err:  # ffmpeg decoding errors carry no file name
         raise DatasetError(f"{mtrack.path}: could not be decoded by musdb/ffmpeg ({err})") from err
-    return Track(name=mtrack.name, rate=int(mtrack.rate), sources=sources, mixture=mixture,
-                 path=folder)
+    if not is_wav:
+        _check_stem_decoded(mtrack, {"mixture": mixture, **sources})
+    return Track(name=mtrack.name, rate=MUSDB_RATE if not is_wav else int(mtrack.rate), sources=sources,
+                 mixture=mixture, path=folder)
+
+
+def _check_stem_streams(mtrack) -> None:
+    """Refuse a .stem.mp4 without the five audio streams of MUSDB18 (read from its header)."""
+    streams = mtrack.info.audio_streams
+    if len(streams) < len(_MUSDB_STREAMS):
+        raise DatasetError(f"{mtrack.path}: {len(streams)} audio stream(s); a MUSDB18 .stem.mp4 holds "
+                           f"{len(_MUSDB_STREAMS)} ({', '.join(_MUSDB_STREAMS)})")
+
+
+def _check_stem_decoded(mtrack, decoded: dict[str, np.ndarray]) -> None:
+    """Refuse what ffmpeg decoded from a truncated or corrupt .stem.mp4: stempeg ignores ffmpeg's exit
+    status, so a file cut short decodes to fewer samples than its header announces (or to none).
+
+    decoded: stream name -> (C, S) as decoded; each must be stereo and at least the header's length
+    (rescaled to 44.1 kHz) minus one AAC frame of padding.
+    """
+    expected = int(mtrack.info.samples(0) * MUSDB_RATE / mtrack.info.rate(0))
+    for name, audio in decoded.items():
+        if audio.shape[1] < expected - _AAC_FRAME:
+            raise DatasetError(f"{mtrack.path}: truncated or corrupt: the {name} stream decodes to "
+                               f"{audio.shape[1]} samples but the file announces {expected}; download it "
+                               f"again from {MUSDB_URL}")
+        if audio.shape[0] != 2:
+            raise DatasetError(f"{mtrack.path}: the {name} stream has {audio.shape[0]} channel(s); MUSDB18 "
+                               f"stems are stereo")
+    lengths = {a.shape[1] for a in decoded.values()}
+    if len(lengths) > 1:
+        raise DatasetError(f"{mtrack.path}: streams of unequal lengths {sorted(lengths)} samples (truncated "
+                           f"or corrupt); download it again from {MUSDB_URL}")
 
 
 # --------------------------------------------------------------------------------------------------
@@ -439,7 +574,8 @@ def iter_stem_tracks(dirs: str | os.PathLike | Iterable[str | os.PathLike], rate
 __all__ = [
     "DatasetError", "Track", "MIR1K_DEV_CLIPS", "MIR1K_TRAIN_SINGERS", "MIR1K_TEST_SINGERS", "MIR1K_URL",
     "mir1k_split_of", "mir1k_clips", "load_mir1k_clip", "iter_mir1k", "unit_energy",
-    "MUSDB_SOURCES", "musdb_tracks", "iter_musdb",
+    "MUSDB_SOURCES", "MUSDB_FORMATS", "MUSDB_LAYOUTS", "MUSDB_RATE", "add_musdb_format_argument",
+    "detect_musdb_layout", "resolve_musdb_layout", "musdb_tracks", "iter_musdb",
     "STEM_CLASSES", "STEM_EXTENSIONS", "classify_stem", "StemTrack", "find_stem_tracks", "load_stem_track",
     "iter_stem_tracks",
 ]

@@ -73,8 +73,8 @@ def score_track(references: dict[str, np.ndarray], estimates: dict[str, np.ndarr
 
 def evaluate_folders(dataset: str, root, split: str, systems: dict[str, Path],
                      backend: str = "fast", mir1k_mix: str = "sum", limit: int | None = None,
-                     progress: bool = True) -> dict:
-    """Score every system's folder on the tracks it has.
+                     progress: bool = True, musdb_format: str = "auto") -> dict:
+    """Score every system's folder on the tracks it has (musdb_format: the MUSDB release, auto-detected).
 
     Returns ``{"tracks": {system: {track: {target: {metric: value}}}},
     "summary": {system: {target: {metric: median over tracks}}}}``.
@@ -85,7 +85,7 @@ def evaluate_folders(dataset: str, root, split: str, systems: dict[str, Path],
     from common.references import iter_tracks, reference_for
 
     per_track: dict[str, dict] = {name: {} for name in systems}
-    tracks = iter_tracks(dataset, root, split, mir1k_mix=mir1k_mix)
+    tracks = iter_tracks(dataset, root, split, mir1k_mix=mir1k_mix, musdb_format=musdb_format)
     for count, track in enumerate(tqdm(tracks, desc="evaluating", unit="track", disable=not progress)):
         if limit is not None and count >= limit:
             break
@@ -135,6 +135,8 @@ def summary_rows(summary: dict) -> list[dict]:
 
 
 def main(argv=None) -> int:
+    from common.datasets import add_musdb_format_argument
+
     parser = argparse.ArgumentParser(prog="python -m common.evaluate",
                                      description=__doc__.split("\n")[0])
     parser.add_argument("--dataset", required=True, choices=("musdb", "mir1k", "stems"))
@@ -145,6 +147,7 @@ def main(argv=None) -> int:
     parser.add_argument("--backend", default="fast", choices=("fast", "mir_eval"),
                         help="BSS Eval v3 implementation (mir_eval for the paper-faithful figure)")
     parser.add_argument("--mir1k-mix", default="sum", choices=("sum", "0db"))
+    add_musdb_format_argument(parser)
     parser.add_argument("--limit", type=int, default=None, help="evaluate at most N tracks")
     parser.add_argument("--json", type=Path, help="write per-track scores and the summary here")
     parser.add_argument("--csv", type=Path, help="write the summary table here")
@@ -161,7 +164,8 @@ def main(argv=None) -> int:
 
     def run() -> None:
         result = evaluate_folders(args.dataset, args.root, args.split, systems,
-                                  backend=args.backend, mir1k_mix=args.mir1k_mix, limit=args.limit)
+                                  backend=args.backend, mir1k_mix=args.mir1k_mix, limit=args.limit,
+                                  musdb_format=args.musdb_format)
         rows = summary_rows(result["summary"])
         columns = ["system", "target", "tracks", *METRICS]
         print(f"\nMedian over tracks ({args.dataset} {args.split}; dB)\n")

@@ -103,11 +103,12 @@ def _page(title: str, body: str, script: str = "") -> str:
 
 def build_page(dataset: str, root, split: str, systems: dict[str, Path], out: Path,
                paper_metric: dict[str, str] | None = None, limit: int | None = None,
-               progress: bool = True) -> Path:
+               progress: bool = True, musdb_format: str = "auto") -> Path:
     """Build the listening page in ``out`` and return the path of its ``index.html``.
 
     systems: name -> folder of ``<track>/<source>.wav``; paper_metric: name -> "v3" | "v4" | "si"
-    (default "v3"). Only tracks that at least one system has are shown.
+    (default "v3"). Only tracks that at least one system has are shown. musdb_format: the MUSDB
+    release (auto-detected by default).
     """
     from tqdm import tqdm
 
@@ -120,7 +121,7 @@ def build_page(dataset: str, root, split: str, systems: dict[str, Path], out: Pa
     out.mkdir(parents=True, exist_ok=True)
     per_track: dict[str, dict] = {name: {} for name in systems}
     track_links = []
-    tracks = iter_tracks(dataset, root, split)
+    tracks = iter_tracks(dataset, root, split, musdb_format=musdb_format)
     for track in tqdm(tracks, desc="listening page", unit="track", disable=not progress):
         present = {s: d / track.name for s, d in systems.items() if (d / track.name).is_dir()}
         if not present:
@@ -207,6 +208,8 @@ def build_page(dataset: str, root, split: str, systems: dict[str, Path], out: Pa
 
 
 def main(argv=None) -> int:
+    from common.datasets import add_musdb_format_argument
+
     parser = argparse.ArgumentParser(prog="python -m common.listening", description=__doc__.split("\n")[0])
     parser.add_argument("--dataset", required=True, choices=("musdb", "mir1k", "stems"))
     parser.add_argument("--reference", required=True, type=Path, help="dataset folder (references)")
@@ -216,6 +219,7 @@ def main(argv=None) -> int:
                         help="the metric each system's paper reports (default v3 = BSS Eval v3 SDR)")
     parser.add_argument("--out", required=True, type=Path, help="folder of the page")
     parser.add_argument("--limit", type=int, default=None, help="at most this many tracks")
+    add_musdb_format_argument(parser)
     args = parser.parse_args(argv)
 
     from common.cli import run_cli
@@ -229,7 +233,7 @@ def main(argv=None) -> int:
 
     def run() -> None:
         index = build_page(args.dataset, args.reference, args.split, systems, args.out,
-                           paper_metric=metrics, limit=args.limit)
+                           paper_metric=metrics, limit=args.limit, musdb_format=args.musdb_format)
         print(f"listening page: {index.resolve()}")
 
     return run_cli(run)

@@ -39,17 +39,19 @@ def reference_for(track: Track, target: str) -> np.ndarray | None:
     return None
 
 
-def iter_tracks(dataset: str, root, split: str = "test", mir1k_mix: str = "sum") -> Iterator[Track]:
+def iter_tracks(dataset: str, root, split: str = "test", mir1k_mix: str = "sum",
+                musdb_format: str = "auto") -> Iterator[Track]:
     """Tracks of a dataset, one at a time.
 
     dataset: ``musdb`` (split ``test``, ``train`` or ``valid``), ``mir1k`` (``train``, ``dev``,
-    ``test``) or ``stems`` (a stems folder; the split is ignored).
+    ``test``) or ``stems`` (a stems folder; the split is ignored). musdb_format: ``auto`` | ``wav`` |
+    ``stems``, the MUSDB release (see common.datasets.detect_musdb_layout).
     """
     if dataset == "musdb":
         if split == "test":
-            yield from iter_musdb(root, subsets="test")
+            yield from iter_musdb(root, subsets="test", musdb_format=musdb_format)
         else:
-            yield from iter_musdb(root, subsets="train", split=split)
+            yield from iter_musdb(root, subsets="train", split=split, musdb_format=musdb_format)
     elif dataset == "mir1k":
         yield from iter_mir1k(root, split, mix=mir1k_mix)
     elif dataset == "stems":

@@ -12,12 +12,15 @@ from pathlib import Path
 
 
 def main(argv=None) -> int:
+    from common.datasets import add_musdb_format_argument
+
     parser = argparse.ArgumentParser(prog="python -m data_prep.mixtures", description=__doc__.split("\n")[0])
     parser.add_argument("--dataset", required=True, choices=("musdb", "mir1k", "stems"))
     parser.add_argument("--root", required=True, type=Path)
     parser.add_argument("--split", default="test")
     parser.add_argument("--mir1k-mix", default="sum", choices=("sum", "0db"))
     parser.add_argument("--out", required=True, type=Path)
+    add_musdb_format_argument(parser)
     args = parser.parse_args(argv)
 
     from common.audio import save_audio
@@ -26,7 +29,8 @@ def main(argv=None) -> int:
 
     def run() -> None:
         count = 0
-        for track in iter_tracks(args.dataset, args.root, args.split, mir1k_mix=args.mir1k_mix):
+        for track in iter_tracks(args.dataset, args.root, args.split, mir1k_mix=args.mir1k_mix,
+                                 musdb_format=args.musdb_format):
             save_audio(args.out / f"{track.name}.wav", track.mixture, track.rate)
             count += 1
         print(f"wrote {count} mixture(s) to {args.out}")

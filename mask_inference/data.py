@@ -235,8 +235,10 @@ def mir1k_songs(root: str | Path, split: str) -> list[StemPair]:
     return songs
 
 
-def musdb_songs(root: str | Path, split: str, is_wav: bool = True) -> list[StemPair]:
+def musdb_songs(root: str | Path, split: str, musdb_format: str = "auto") -> list[StemPair]:
     """MUSDB18 training tracks of ``split`` ('train' or 'valid') as mono pairs at 44.1 kHz.
+
+    musdb_format: "wav" (MUSDB18-HQ), "stems" (MUSDB18 .stem.mp4) or "auto" (detected from the folder).
 
     vocals vs bass + drums + other (SumSources in the original). Everything is held in memory:
     fine for the 7-s sample set the original used, ~8 GB for full MUSDB18.
@@ -244,7 +246,7 @@ def musdb_songs(root: str | Path, split: str, is_wav: bool = True) -> list[StemP
     from common.datasets import iter_musdb
 
     songs = []
-    for track in iter_musdb(root, subsets="train", split=split, is_wav=is_wav):
+    for track in iter_musdb(root, subsets="train", split=split, musdb_format=musdb_format):
         accompaniment = sum(track.sources[k] for k in ("bass", "drums", "other")).mean(axis=0)
         songs.append(StemPair(track.name, accompaniment.astype(np.float32),
                               track.sources["vocals"].mean(axis=0).astype(np.float32), track.rate))

@@ -24,8 +24,11 @@ import numpy as np
 from . import params
 
 
-def iter_tracks(dataset: str, root, split: str, mix: str = "sum", limit: int | None = None):
-    """Yield (name, mixture (C, S), {"vocals": (C, S), "accompaniment": (C, S)}, rate)."""
+def iter_tracks(dataset: str, root, split: str, mix: str = "sum", limit: int | None = None,
+                musdb_format: str = "auto"):
+    """Yield (name, mixture (C, S), {"vocals": (C, S), "accompaniment": (C, S)}, rate).
+
+    musdb_format: the MUSDB release, "wav" | "stems" | "auto" (common.datasets.detect_musdb_layout)."""
     from common.datasets import iter_mir1k, iter_musdb
 
     if dataset == "mir1k":
@@ -34,7 +37,8 @@ def iter_tracks(dataset: str, root, split: str, mix: str = "sum", limit: int | N
         return
     subsets = "test" if split == "test" else "train"
     musdb_split = None if split == "test" else split
-    for count, track in enumerate(iter_musdb(root, subsets=subsets, split=musdb_split)):
+    tracks = iter_musdb(root, subsets=subsets, split=musdb_split, musdb_format=musdb_format)
+    for count, track in enumerate(tracks):
         if limit is not None and count >= limit:
             break
         backing = sum(track.sources[k] for k in ("bass", "drums", "other"))  # SumSources, cell 28
@@ -96,7 +100,7 @@ def format_table(summary: dict, tracks: int, what: str) -> str:
 
 def evaluate(dataset: str, root, split: str, methods: list[str], weights=None, mix: str = "sum",
              limit: int | None = None, progress: bool = True, accompaniment: str = "residual",
-             window: int | None = None) -> dict:
+             window: int | None = None, musdb_format: str = "auto") -> dict:
     """Run the protocol; returns {"summary": {method: ...}, "tracks": {method: {track: ...}}, "seconds": ...}."""
     from tqdm import tqdm
 
@@ -108,7 +112,7 @@ def evaluate(dataset: str, root, split: str, methods: list[str], weights=None, m
     per_track = {m: {} for m in methods}
     seconds = {m: 0.0 for m in methods}
     audio_seconds = 0.0
-    tracks = iter_tracks(dataset, root, split, mix=mix, limit=limit)
+    tracks = iter_tracks(dataset, root, split, mix=mix, limit=limit, musdb_format=musdb_format)
     for name, mixture, references, rate in tqdm(tracks, desc=f"evaluating {dataset} {split}", unit="track",
                                                 disable=not progress):
         audio_seconds += mixture.shape[-1] / rate
@@ -125,6 +129,8 @@ def evaluate(dataset: str, root, split: str, methods: list[str], weights=None, m
 
 
 def main(argv=None) -> int:
+    from common.datasets import add_musdb_format_argument
+
     p = argparse.ArgumentParser(prog="python -m mask_inference.evaluate", description=__doc__.split("\n")[0],
                                 formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     p.add_argument("--dataset", choices=("mir1k", "musdb"), required=True)
@@ -140,6 +146,7 @@ def main(argv=None) -> int:
     p.add_argument("--window", type=int, help="repet/hpss STFT window, hop = window / 4 (default: nussl's "
                                               "rule, 512 at 16 kHz, 2048 at 44.1 kHz)")
     p.add_argument("--threads", type=int, default=0, help="TensorFlow intra-op threads (0 = default)")
+    add_musdb_format_argument(p)
     args = p.parse_args(argv)
     import os
 
@@ -157,7 +164,8 @@ def main(argv=None) -> int:
 
     try:
         result = evaluate(args.dataset, args.root, args.split, args.methods, args.weights, args.mix,
-                          args.limit, accompaniment=args.accompaniment, window=args.window)
+                          args.limit, accompaniment=args.accompaniment, window=args.window,
+                          musdb_format=args.musdb_format)
     except (SeparationError, AudioError, DatasetError, BSSEvalError, ValueError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2

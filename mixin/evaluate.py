@@ -40,8 +40,12 @@ def mono(x: np.ndarray) -> np.ndarray:
 
 def evaluate(root, model_dir, n_tracks: int = 5, segment_seconds: float = 15.0, segment_offset: int = 2,
              segment_limit: int = 6, task: str = "vocal", subset: str = "test", instrumental: bool = False,
-             single_model: bool = False, legacy: bool = False, progress: bool = True) -> dict:
-    """Returns {"per_segment": [...], "summary": {target: {metric: nan-median}}}."""
+             single_model: bool = False, legacy: bool = False, progress: bool = True,
+             musdb_format: str = "auto") -> dict:
+    """Returns {"per_segment": [...], "summary": {target: {metric: nan-median}}}.
+
+    musdb_format: "wav" (MUSDB18-HQ, the original's data), "stems" (MUSDB18 .stem.mp4) or "auto" (detect).
+    """
     from common.bsseval import bss_eval_v4, framewise_median, sisec_median
     from common.datasets import iter_musdb
 
@@ -51,7 +55,7 @@ def evaluate(root, model_dir, n_tracks: int = 5, segment_seconds: float = 15.0, 
     targets = ("harmonic", "percussive", "vocal") if task == "vocal" and not instrumental else ("harmonic", "percussive")
     seg = int(segment_seconds * SAMPLE_RATE)
     per_segment, all_scores = [], []
-    for i, track in enumerate(iter_musdb(root, subsets=subset, is_wav=True)):
+    for i, track in enumerate(iter_musdb(root, subsets=subset, musdb_format=musdb_format)):
         if i >= n_tracks:
             break
         src = {k: mono(v) for k, v in track.sources.items()}
@@ -96,8 +100,11 @@ def table(summary: dict) -> str:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from common.datasets import add_musdb_format_argument
+
     p = argparse.ArgumentParser(prog="python -m mixin.evaluate", description=__doc__.split("\n\n")[0])
-    p.add_argument("--root", required=True, help="MUSDB18-HQ (WAV) root, with test/<track>/{mixture,drums,...}.wav")
+    p.add_argument("--root", required=True, help="MUSDB18-HQ root (test/<track>/{mixture,drums,...}.wav) or "
+                                                "MUSDB18 root (test/<track>.stem.mp4)")
     p.add_argument("--model-dir", required=True, help="model_{harmonic,percussive,vocal}.h5/.keras")
     p.add_argument("--tracks", type=int, default=5, help="first N tracks of the subset (default 5)")
     p.add_argument("--segment-seconds", type=float, default=15.0, help="default 15")
@@ -110,6 +117,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--single-model", action="store_true", help="network magnitudes with the mixture phase")
     p.add_argument("--legacy", action="store_true", help="the original's computation (skipped last chunk)")
     p.add_argument("--out", help="write the scores as JSON here")
+    add_musdb_format_argument(p)
     return p
 
 
@@ -123,7 +131,7 @@ def main(argv=None) -> int:
     try:
         result = evaluate(args.root, args.model_dir, args.tracks, args.segment_seconds, args.segment_offset,
                           args.segment_limit, args.task, args.subset, args.instrumental, args.single_model,
-                          args.legacy)
+                          args.legacy, musdb_format=args.musdb_format)
     except (AudioError, DatasetError, ModelFileError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
