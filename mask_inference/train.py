@@ -41,6 +41,8 @@ class TrainError(RuntimeError):
 
 
 def parse_args(argv=None) -> argparse.Namespace:
+    from common.datasets import add_musdb_format_argument
+
     p = argparse.ArgumentParser(prog="python -m mask_inference.train", description=__doc__.split("\n")[0],
                                 formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     p.add_argument("--dataset", choices=("mir1k", "musdb"), required=True)
@@ -67,7 +69,9 @@ def parse_args(argv=None) -> argparse.Namespace:
                    help="length of the training excerpts (the original: 5 s)")
     p.add_argument("--train-split", default="train", help="mir1k: train; musdb: train")
     p.add_argument("--val-split", default=None, help="mir1k: dev (default); musdb: valid (default)")
-    p.add_argument("--musdb-stems", action="store_true", help="MUSDB as .stem.mp4 (default: WAV, HQ layout)")
+    add_musdb_format_argument(p)
+    p.add_argument("--musdb-stems", action="store_const", const="stems", dest="musdb_format",
+                   help="the same as --musdb-format stems (kept for older command lines)")
     p.add_argument("--seed", type=int, default=None, help="seed of the weight initialisation (the original: none)")
     p.add_argument("--threads", type=int, default=0, help="TensorFlow intra-op threads (0 = TF default)")
     p.add_argument("--max-minutes", type=float, default=0.0,
@@ -98,8 +102,8 @@ def load_songs(args):
     if args.dataset == "mir1k":
         return data.mir1k_songs(args.root, args.train_split), data.mir1k_songs(args.root, args.val_split)
     musdb_split = "train" if args.train_split == "train" else args.train_split
-    return (data.musdb_songs(args.root, musdb_split, is_wav=not args.musdb_stems),
-            data.musdb_songs(args.root, args.val_split, is_wav=not args.musdb_stems))
+    return (data.musdb_songs(args.root, musdb_split, musdb_format=args.musdb_format),
+            data.musdb_songs(args.root, args.val_split, musdb_format=args.musdb_format))
 
 
 def plot_history(history: list[dict], path: Path) -> None:

@@ -11,6 +11,8 @@ from pathlib import Path
 
 
 def main(argv=None) -> int:
+    from common.datasets import add_musdb_format_argument
+
     parser = argparse.ArgumentParser(prog="python -m oracle.separate", description=__doc__.split("\n")[0])
     parser.add_argument("--dataset", required=True, choices=("musdb", "mir1k", "stems"))
     parser.add_argument("--root", required=True, type=Path, help="dataset folder")
@@ -19,6 +21,7 @@ def main(argv=None) -> int:
     parser.add_argument("--alpha", type=float, default=2.0,
                         help="mask exponent: 2 = IRM2 (SiSEC oracle, default), 1 = IRM1")
     parser.add_argument("--limit", type=int, default=None, help="separate at most this many tracks")
+    add_musdb_format_argument(parser)
     args = parser.parse_args(argv)
 
     from tqdm import tqdm
@@ -30,7 +33,8 @@ def main(argv=None) -> int:
 
     def run() -> None:
         done = 0
-        for track in tqdm(iter_tracks(args.dataset, args.root, args.split), desc="oracle IRM",
+        for track in tqdm(iter_tracks(args.dataset, args.root, args.split, musdb_format=args.musdb_format),
+                          desc="oracle IRM",
                           unit="track", total=args.limit):
             estimates = irm_separate(track.mixture, track.sources, alpha=args.alpha)
             for name, audio in estimates.items():
