@@ -1,6 +1,7 @@
 """`python -m drnn_singing.separate INPUT [INPUT ...] [--weights W] --outdir OUT`
 
-Writes OUT/<name>/vocals.wav and OUT/<name>/accompaniment.wav (16 kHz, mono, float WAV).
+Writes OUT/<name>/vocals.wav and OUT/<name>/accompaniment.wav (16 kHz, mono, float WAV; --format
+and --subtype choose FLAC or PCM). Flags shared by every system's separate: common/cli.py.
 Any input rate and channel count: resampled to 16 kHz and downmixed (channel mean).
 Without --weights the shipped drnn2 + discriminative model (drnn_singing/pretrained/) is used.
 """
@@ -121,44 +122,51 @@ def separate_signal(separator: Separator, mixture: np.ndarray, block_frames: int
     return out
 
 
-def main(argv=None) -> int:
+def build_parser() -> argparse.ArgumentParser:
+    from common.cli import add_separate_arguments
+
     parser = argparse.ArgumentParser(prog="python -m drnn_singing.separate", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("inputs", nargs="+", type=Path, help="audio files (any rate, any channel count)")
-    parser.add_argument("--weights", type=Path, default=None,
-                        help="model folder (or its model.weights.h5) from train.py; default: the shipped drnn2 model")
-    parser.add_argument("--outdir", type=Path, required=True, help="writes OUTDIR/<name>/{vocals,accompaniment}.wav")
-    parser.add_argument("--plots", action="store_true",
-                        help="also write OUTDIR/<name>/spectrograms.png (input, masks, estimates)")
+    add_separate_arguments(parser, inputs="audio files (any rate, any channel count)",
+                           weights="model folder (or its model.weights.h5) from train.py; default: the shipped "
+                                   "drnn2 model", sources=("vocals", "accompaniment"))
     parser.add_argument("--block-frames", type=int, default=BLOCK_FRAMES,
                         help=f"frames per network call (memory bound for long files; default {BLOCK_FRAMES})")
-    args = parser.parse_args(argv)
+    return parser
 
-    from common.audio import AudioError, load_audio, save_audio
-    try:
+
+def main(argv=None) -> int:
+    from common.cli import CLIError, output_names, parse_separate_args, quiet_tensorflow, run_batch, run_cli
+
+    args = parse_separate_args(build_parser(), argv)
+    quiet_tensorflow()
+    from common.audio import load_audio, save_audio
+
+    outdir = Path(args.outdir)
+
+    def run() -> int:
+        names = output_names(args.inputs, args.name_from_folder)
         separator = load_separator(args.weights)
-        for path in args.inputs:
+
+        def process(path: str, name: str) -> str:
             audio, _ = load_audio(path, sr=P.SAMPLE_RATE, mono=True, max_channels=64)
             if audio.shape[1] < P.N_FFT:
                 raise F.FeatureError(f"{path}: {audio.shape[1]} samples at 16 kHz, shorter than one "
                                      f"{P.N_FFT}-sample frame")
             masks = {} if args.plots else None
-            try:
-                sources = separate_signal(separator, audio[0], args.block_frames, masks=masks)
-            except F.FeatureError as err:
-                raise F.FeatureError(f"{path}: {err}") from None
-            for name, wave in sources.items():
-                save_audio(args.outdir / path.stem / f"{name}.wav", wave, P.SAMPLE_RATE, subtype="FLOAT")
+            sources = separate_signal(separator, audio[0], args.block_frames, masks=masks)
+            for source, wave in sources.items():
+                save_audio(outdir / name / f"{source}{args.suffix}", wave, P.SAMPLE_RATE, subtype=args.subtype)
             if args.plots:
                 from common.plots import save_separation_figure
 
-                save_separation_figure(args.outdir / path.stem / "spectrograms.png", audio, sources,
-                                       P.SAMPLE_RATE, masks=masks, title=f"DRNN: {path.stem}")
-            print(f"{path} -> {args.outdir / path.stem}/{{vocals,accompaniment}}.wav")
-    except (AudioError, ModelFileError, F.FeatureError) as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
-    return 0
+                save_separation_figure(outdir / name / "spectrograms.png", audio, sources,
+                                       P.SAMPLE_RATE, masks=masks, title=f"DRNN: {name}")
+            return f"{path} -> {outdir / name}/{{vocals,accompaniment}}{args.suffix}"
+
+        return run_batch(args.inputs, names, process, quiet=args.quiet, errors=(F.FeatureError,), outdir=outdir)
+
+    return run_cli(run, errors=(ModelFileError, CLIError))
 
 
 if __name__ == "__main__":

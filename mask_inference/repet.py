@@ -40,8 +40,8 @@ def find_period(beat: np.ndarray, min_frames: int, max_frames: int) -> int:
     """Lag in [min_frames, max_frames] with the largest beat-spectrum value (nussl's simple search)."""
     candidates = beat[1:][min_frames - 1:max_frames]
     if candidates.size == 0:
-        raise ValueError(f"REPET: the shortest period ({min_frames} frames) is longer than the signal's "
-                         f"beat spectrum ({beat.size} frames); the clip is too short for REPET")
+        raise ValueError(f"REPET: no period to search: lags {min_frames}..{max_frames} frames, beat spectrum "
+                         f"of {beat.size} lags; the clip is too short for REPET")
     return int(np.argmax(candidates)) + min_frames
 
 
@@ -75,6 +75,11 @@ def repet_masks(spec: np.ndarray, rate: int, window: int, hop: int, duration: fl
         beat = beat_spectrum(np.mean(magnitude ** 2, axis=0))
         lo = seconds_to_frames(min_period, hop, rate)
         hi = seconds_to_frames(min(max_period, duration / 3.0), hop, rate)
+        if hi < lo and max_period >= min_period:  # nussl fails here with an empty argmax
+            raise ValueError(f"REPET: the clip is too short ({duration:.2f} s): the repeating period is searched "
+                             f"from {min_period:g} s ({lo} frames) up to a third of the clip ({duration / 3:.2f} s, "
+                             f"{hi} frames), so REPET needs more than {3 * (lo - 1) * hop / rate:.3f} s of audio "
+                             f"(a third of it must reach {lo} frames)")
         period_frames = find_period(beat, lo, hi)
     else:
         period_frames = seconds_to_frames(period, hop, rate)

@@ -151,71 +151,80 @@ class Separator:
         return separate_harmonic(audio, rate, **self.options)
 
 
-def separate_files(inputs: list[str], method: str, outdir: str | Path, weights=None,
-                   accompaniment: str = "residual", subtype: str = "FLOAT", plots: bool = False,
-                   **options) -> list[Path]:
-    """Separate every input file into outdir/<name>/{vocals,accompaniment}.wav (plus
-    spectrograms.png with ``plots``); returns the track folders."""
+def separate_file(separator: Separator, path, folder: str | Path, subtype: str = "FLOAT", plots: bool = False,
+                  suffix: str = ".wav") -> Path:
+    """Separate one audio file into folder/{vocals,accompaniment}<suffix> (plus spectrograms.png with
+    ``plots``); returns the folder."""
     from common.audio import load_audio, save_audio
 
-    names = [Path(p).stem for p in inputs]
-    duplicates = sorted({n for n in names if names.count(n) > 1})
-    if duplicates:
-        raise SeparationError(f"several inputs are named {duplicates[0]!r}; their outputs would overwrite each "
-                              f"other in {outdir}/{duplicates[0]}/, rename them")
+    audio, rate = load_audio(path)
+    vocals, backing = separator(audio, rate)
+    folder = Path(folder)
+    save_audio(folder / f"vocals{suffix}", vocals, rate, subtype=subtype)
+    save_audio(folder / f"accompaniment{suffix}", backing, rate, subtype=subtype)
+    if plots:
+        from common.plots import save_separation_figure
+
+        save_separation_figure(folder / "spectrograms.png", audio, {"vocals": vocals, "accompaniment": backing},
+                               rate, title=f"{separator.method}: {folder.name}")
+    return folder
+
+
+def separate_files(inputs: list[str], method: str, outdir: str | Path, weights=None,
+                   accompaniment: str = "residual", subtype: str = "FLOAT", plots: bool = False,
+                   suffix: str = ".wav", **options) -> list[Path]:
+    """Separate every input file into outdir/<name>/{vocals,accompaniment}.wav (plus
+    spectrograms.png with ``plots``); returns the track folders. The first failure raises (the
+    command line goes on past it instead: common.cli.run_batch)."""
+    from common.cli import CLIError, output_names
+
+    try:
+        names = output_names(inputs)
+    except CLIError as err:
+        raise SeparationError(str(err)) from None
     separator = Separator(method, weights, accompaniment, **options)
-    folders = []
-    from tqdm import tqdm
+    return [separate_file(separator, path, Path(outdir) / name, subtype, plots, suffix)
+            for path, name in zip(inputs, names)]
 
-    for path, name in tqdm(list(zip(inputs, names)), desc=f"separating ({method})", unit="file",
-                           disable=len(inputs) < 2):
-        audio, rate = load_audio(path)
-        vocals, backing = separator(audio, rate)
-        folder = Path(outdir) / name
-        save_audio(folder / "vocals.wav", vocals, rate, subtype=subtype)
-        save_audio(folder / "accompaniment.wav", backing, rate, subtype=subtype)
-        if plots:
-            from common.plots import save_separation_figure
 
-            save_separation_figure(folder / "spectrograms.png", audio,
-                                   {"vocals": vocals, "accompaniment": backing}, rate,
-                                   title=f"{method}: {name}")
-        folders.append(folder)
-    return folders
+def build_parser() -> argparse.ArgumentParser:
+    from common.cli import add_separate_arguments
+
+    p = argparse.ArgumentParser(prog="python -m mask_inference.separate", description=__doc__.split("\n")[0])
+    add_separate_arguments(p, inputs="audio files (WAV/FLAC/...; mono or stereo)",
+                           weights="deep: training run folder or model.weights.h5 (default: the shipped model)",
+                           sources=("vocals", "accompaniment"))
+    p.add_argument("--method", choices=params.METHODS, default="deep", help="default: deep")
+    p.add_argument("--accompaniment", choices=("residual", "masked"), default="residual",
+                   help="deep: mixture - vocals (the original, default) or the (1 - mask) estimate")
+    p.add_argument("--window", type=int, help="repet/hpss STFT window, hop = window / 4 (default: nussl's "
+                                              "rule, 512 at 16 kHz, 2048 at 44.1 kHz)")
+    return p
 
 
 def main(argv=None) -> int:
-    p = argparse.ArgumentParser(prog="python -m mask_inference.separate", description=__doc__.split("\n")[0],
-                                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    p.add_argument("inputs", nargs="+", metavar="INPUT", help="audio files (WAV/FLAC/...; mono or stereo)")
-    p.add_argument("--method", choices=params.METHODS, default="deep")
-    p.add_argument("--weights", help="deep: training run folder or model.weights.h5 (default: the shipped model)")
-    p.add_argument("--outdir", required=True, help="outputs land in OUTDIR/<name>/{vocals,accompaniment}.wav")
-    p.add_argument("--accompaniment", choices=("residual", "masked"), default="residual",
-                   help="deep: mixture - vocals (the original) or the (1 - mask) estimate")
-    p.add_argument("--subtype", choices=("FLOAT", "PCM_16"), default="FLOAT", help="WAV sample format")
-    p.add_argument("--plots", action="store_true",
-                   help="also write OUTDIR/<name>/spectrograms.png (input and estimates, one colour range)")
-    p.add_argument("--window", type=int, help="repet/hpss STFT window, hop = window / 4 (default: nussl's "
-                                              "rule, 512 at 16 kHz, 2048 at 44.1 kHz)")
-    args = p.parse_args(argv)
+    from common.cli import (CLIError, output_names, parse_separate_args, quiet_tensorflow, run_batch,
+                            run_cli)
+
+    p = build_parser()
+    args = parse_separate_args(p, argv)
     if args.window is not None and (args.method not in ("repet", "hpss") or args.window < 16):
         p.error("--window applies to --method repet or hpss and must be >= 16")
-    import os
+    quiet_tensorflow()
 
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    from common.audio import AudioError
-
-    try:
+    def run() -> int:
+        names = output_names(args.inputs, args.name_from_folder)
         options = {"window": args.window} if args.window else {}
-        folders = separate_files(args.inputs, args.method, args.outdir, args.weights, args.accompaniment,
-                                 args.subtype, plots=args.plots, **options)
-    except (SeparationError, AudioError, ValueError) as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
-    for folder in folders:
-        print(folder)
-    return 0
+        separator = Separator(args.method, args.weights, args.accompaniment, **options)
+
+        def process(path: str, name: str) -> str:
+            return str(separate_file(separator, path, Path(args.outdir) / name, args.subtype, args.plots,
+                                     args.suffix))
+
+        return run_batch(args.inputs, names, process, quiet=args.quiet, errors=(SeparationError, ValueError),
+                         outdir=args.outdir, desc=f"separating ({args.method})")
+
+    return run_cli(run, errors=(SeparationError, CLIError))
 
 
 if __name__ == "__main__":

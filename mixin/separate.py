@@ -1,10 +1,11 @@
 """Separation with three CDAEs and soft masks: the Python API and ``python -m mixin.separate``.
 
-    python -m mixin.separate INPUT [INPUT ...] --model-dir DIR --outdir OUT
+    python -m mixin.separate INPUT [INPUT ...] --weights DIR --outdir OUT
                              [--instrumental] [--single-model] [--legacy] [--block-chunks N]
 
 writes OUT/<input name without extension>/{harmonic,percussive,vocal}.wav (mono float32, 44.1 kHz, same
-length as the input; no vocal.wav with --instrumental).
+length as the input; no vocal.wav with --instrumental). --model-dir is the old name of --weights; the
+flags every system's separate shares are in common/cli.py.
 
 The computation is the original's (sevagh/MiXiN:mixin/mixin_model.py xtract_mixin): mono 44.1 kHz input,
 zero-padded to a multiple of 44032, non-overlapping chunks each with its own Bark NSGT, |C| through the
@@ -28,10 +29,12 @@ DEFAULT_BLOCK_CHUNKS = 4  # chunks per batched NSGT/CDAE call (~25 MB of coeffic
 
 
 class CDAEBank:
-    """The three CDAEs of a model dir, run together on a batch of magnitudes.
+    """The three CDAEs of a model dir, run together in one graph on a batch of magnitudes.
 
-    __call__(mags (n, 96, 1948) float32) -> {"percussive", "harmonic", "vocal": (n, 96, 1948) float32};
-    with instrumental=True the vocal model is neither loaded nor run and its output is zeros.
+    grid(mags (n, 96, 1948) float32) -> {"percussive", "harmonic", "vocal": (n, 32, 390) float32}: each
+    CDAE's output before its final nearest-neighbour upsampling (model.fused_inference), from which the
+    soft masks are taken. __call__(mags) -> the same dict at (n, 96, 1948): the models' outputs.
+    With instrumental=True the vocal model is neither loaded nor run and its output is zeros.
     """
 
     def __init__(self, model_dir=None, models: dict | None = None, instrumental: bool = False):
@@ -49,26 +52,22 @@ class CDAEBank:
         self.models = {c: models[c] for c in needed}
         self._run = None
 
-    def _compiled(self):
+    def grid(self, mags: np.ndarray) -> dict[str, np.ndarray]:
         if self._run is None:
-            import tensorflow as tf
+            from .model import fused_inference
 
-            models = self.models
-
-            @tf.function(input_signature=[tf.TensorSpec([None, *COEF_SHAPE, 1], tf.float32)])
-            def run(x):
-                return {c: m(x, training=False) for c, m in models.items()}
-
-            self._run = run
-        return self._run
-
-    def __call__(self, mags: np.ndarray) -> dict[str, np.ndarray]:
+            self._run = fused_inference(list(self.models.values()))
         mags = np.asarray(mags, dtype=np.float32)  # what Keras' predict did to the float64 |C|
-        outs = self._compiled()(mags[..., None])
-        result = {c: outs[c].numpy()[..., 0] for c in self.models}
+        out = np.moveaxis(self._run(mags[..., None]).numpy(), -1, 0)  # (len(models), n, 32, 390)
+        result = dict(zip(self.models, out))
         if self.instrumental:
             result["vocal"] = np.zeros_like(result["harmonic"])
         return result
+
+    def __call__(self, mags: np.ndarray) -> dict[str, np.ndarray]:
+        from .model import upsample_to_coefs
+
+        return {c: upsample_to_coefs(out) for c, out in self.grid(mags).items()}
 
     def predict_one(self, mag: np.ndarray) -> dict[str, np.ndarray]:
         """The original's way: one ``predict`` call per model, batch 1, order P, H, V."""
@@ -92,13 +91,21 @@ def to_mono_float32(x: np.ndarray) -> np.ndarray:
 
 
 def _reconstruct(coefs, outs, single_model, legacy):
-    """Complex coefficients of each output: {component: (n, 96, 1948) complex128}."""
+    """Complex coefficients of each output: {component: (n, 96, 1948) complex128}.
+
+    outs: the CDAE outputs at (n, 96, 1948), or at (n, 32, 390) (CDAEBank.grid: the masks are per
+    pixel, so they are taken on that grid and then upsampled, which gives the same numbers).
+    """
     from .masks import apply_mask, single_model_coefs, soft_masks
+    from .model import upsample_to_coefs
+
+    def full(a):
+        return a if a.shape[-2:] == COEF_SHAPE else upsample_to_coefs(a)
 
     if single_model:
-        return {c: single_model_coefs(outs[c], coefs, legacy=legacy) for c in COMPONENTS}
+        return {c: single_model_coefs(full(outs[c]), coefs, legacy=legacy) for c in COMPONENTS}
     masks = dict(zip(COMPONENTS, soft_masks(outs["percussive"], outs["harmonic"], outs["vocal"])))
-    return {c: apply_mask(masks[c], coefs) for c in COMPONENTS}
+    return {c: apply_mask(full(masks[c]), coefs) for c in COMPONENTS}
 
 
 def n_processed_chunks(n_samples: int, legacy: bool) -> int:
@@ -109,7 +116,7 @@ def n_processed_chunks(n_samples: int, legacy: bool) -> int:
 
 def separate(x: np.ndarray, model_dir=None, models=None, instrumental: bool = False,
              single_model: bool = False, legacy: bool = False, block_chunks: int = DEFAULT_BLOCK_CHUNKS,
-             progress: bool = False, bank: CDAEBank | None = None):
+             progress: bool = False, bank: CDAEBank | None = None, overlap: bool = True):
     """Separate a mono 44.1 kHz signal into (harmonic, percussive, vocal), float32, each x's length.
 
     x: (samples,) or (channels, samples) (averaged to mono), any float dtype (taken as float32, as the
@@ -117,7 +124,10 @@ def separate(x: np.ndarray, model_dir=None, models=None, instrumental: bool = Fa
     models: {component: keras model}, or bank: a ready CDAEBank. instrumental: no vocal model, vocal is
     zeros. single_model: each network's magnitude with the mixture phase instead of masks.
     legacy: skip the last chunk and use the original's single-model bug, as sevagh/MiXiN did.
+    overlap: run the numpy stages (NSGT, masks, inverse NSGT) of neighbouring blocks in a second
+    thread while TensorFlow runs the CDAEs of this block; the result is the same either way.
     """
+    from .masks import apply_grid_masks, soft_masks
     from .transform import batched_nsgt, chunk_signal
 
     x = to_mono_float32(x)
@@ -126,21 +136,61 @@ def separate(x: np.ndarray, model_dir=None, models=None, instrumental: bool = Fa
     outputs = {c: np.zeros(n, dtype=np.float32) for c in COMPONENTS}
     n_chunks = n_processed_chunks(n, legacy)
     nsgt = batched_nsgt()
-    starts = range(0, n_chunks, max(1, int(block_chunks)))
+    step = max(1, int(block_chunks))
+    blocks = [(b0, min(b0 + step, n_chunks)) for b0 in range(0, n_chunks, step)]
+    # masked coefficients of a block, reused (synthesise runs one block at a time) and FFT'd in place
+    workspace = np.empty(len(COMPONENTS) * min(step, n_chunks) * COEF_SHAPE[0] * COEF_SHAPE[1], np.complex128)
+
+    def analyse(block):  # -> (b, 96, 1948) complex128 coefficients and their float32 magnitudes
+        coefs = nsgt.forward(chunk_signal(x, *block))
+        return coefs, np.abs(coefs).astype(np.float32)
+
+    def synthesise(block, coefs, outs):  # masks, one inverse NSGT for the three outputs, write back
+        if single_model:
+            rec = _reconstruct(coefs, outs, single_model, legacy)
+            masked = np.concatenate([rec[c] for c in COMPONENTS])
+        else:  # the soft masks on the CDAEs' (32, 390) grid, applied without upsampling them
+            masks = soft_masks(outs["percussive"], outs["harmonic"], outs["vocal"])  # COMPONENTS order
+            masked = apply_grid_masks(masks, coefs, out=workspace).reshape(-1, *COEF_SHAPE)  # (3b, 96, 1948)
+        signal = nsgt.backward(masked, overwrite=True)  # (3b, 44032) float64
+        lo, hi = block[0] * CHUNK_SIZE, min(block[1] * CHUNK_SIZE, n)
+        for comp, sig in zip(COMPONENTS, np.split(signal, len(COMPONENTS))):
+            outputs[comp][lo:hi] = sig.reshape(-1)[: hi - lo]
+
+    bar = None
     if progress:
         from tqdm import tqdm
 
-        starts = tqdm(starts, unit="block", desc="separating", leave=False)
-    for b0 in starts:
-        b1 = min(b0 + block_chunks, n_chunks)
-        coefs = nsgt.forward(chunk_signal(x, b0, b1))  # (b, 96, 1948) complex128
-        outs = bank(np.abs(coefs))
-        for comp, c_out in _reconstruct(coefs, outs, single_model, legacy).items():
-            signal = nsgt.backward(c_out).reshape(-1)  # float64, (b * 44032,)
-            lo = b0 * CHUNK_SIZE
-            hi = min(b1 * CHUNK_SIZE, n)
-            outputs[comp][lo:hi] = signal[: hi - lo]
-        del coefs, outs
+        bar = tqdm(total=len(blocks), unit="block", desc="separating", leave=False)
+    if overlap and len(blocks) > 1:
+        from concurrent.futures import ThreadPoolExecutor
+
+        # One worker runs, in order, analyse(i + 1) and synthesise(i - 1) while the main thread is in
+        # the CDAE graph of block i (TensorFlow releases the GIL, numpy's FFTs and copies too). At most
+        # two blocks besides the current one are alive, so memory stays bounded by the block size.
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="mixin-nsgt") as pool:
+            done = []
+            ahead = pool.submit(analyse, blocks[0])
+            for i, block in enumerate(blocks):
+                coefs, mags = ahead.result()
+                if i + 1 < len(blocks):
+                    ahead = pool.submit(analyse, blocks[i + 1])
+                done.append(pool.submit(synthesise, block, coefs, bank.grid(mags)))
+                del coefs, mags
+                while done and done[0].done():
+                    done.pop(0).result()  # re-raises a worker's error here
+                if bar is not None:
+                    bar.update()
+            for future in done:
+                future.result()
+    else:
+        for block in blocks:
+            coefs, mags = analyse(block)
+            synthesise(block, coefs, bank.grid(mags))
+            if bar is not None:
+                bar.update()
+    if bar is not None:
+        bar.close()
     return tuple(outputs[c] for c in OUTPUT_ORDER)
 
 
@@ -170,11 +220,14 @@ def separate_per_chunk(x: np.ndarray, bank: CDAEBank, single_model: bool = False
 # --------------------------------------------------------------------------------------------------
 
 def build_parser() -> argparse.ArgumentParser:
+    from common.cli import add_separate_arguments
+
     p = argparse.ArgumentParser(prog="python -m mixin.separate", description=__doc__.split("\n\n")[0])
-    p.add_argument("inputs", nargs="+", metavar="INPUT", help="audio files (any rate; mono-mixed, resampled to 44.1 kHz)")
-    p.add_argument("--model-dir", required=True,
-                   help="folder with model_{harmonic,percussive,vocal}.h5 (original) or .keras (mixin.train)")
-    p.add_argument("--outdir", required=True, help="output folder; writes OUTDIR/<name>/<source>.wav")
+    add_separate_arguments(p, inputs="audio files (any rate; mono-mixed, resampled to 44.1 kHz)",
+                           weights="folder with model_{harmonic,percussive,vocal}.h5 (original) or .keras "
+                                   "(mixin.train); --model-dir is the old name",
+                           weights_required=True, weights_aliases=("--model-dir",),
+                           sources=("harmonic", "percussive", "vocal"))
     p.add_argument("--instrumental", action="store_true", help="no vocal model: harmonic and percussive only")
     p.add_argument("--single-model", action="store_true",
                    help="each network's magnitude with the mixture phase instead of soft masks")
@@ -182,50 +235,49 @@ def build_parser() -> argparse.ArgumentParser:
                    help="reproduce the original exactly: skip the last chunk, buggy --single-model phase")
     p.add_argument("--first-prefix", action="store_true",
                    help="name outputs by the part of the input name before the first '_' (as the original)")
-    p.add_argument("--name-from-folder", action="store_true",
-                   help="name outputs after the input's folder (for <track>/mix.wav or <track>/mixture.wav layouts)")
     p.add_argument("--block-chunks", type=int, default=DEFAULT_BLOCK_CHUNKS,
                    help=f"chunks per batched NSGT/CDAE call (memory vs speed; default {DEFAULT_BLOCK_CHUNKS})")
-    p.add_argument("--plots", action="store_true",
-                   help="also write OUTDIR/<name>/spectrograms.png (input and estimates, one colour range)")
-    p.add_argument("--quiet", action="store_true", help="no progress bars")
     return p
 
 
 def main(argv=None) -> int:
-    args = build_parser().parse_args(argv)
-    from common.audio import AudioError, load_audio, save_audio
+    from common.cli import CLIError, output_names, parse_separate_args, quiet_tensorflow, run_batch, run_cli
+
+    parser = build_parser()
+    args = parse_separate_args(parser, argv)
+    if args.block_chunks < 1:
+        parser.error("--block-chunks must be at least 1")
+    quiet_tensorflow()
+    from common.audio import load_audio, save_audio
 
     from .model import ModelFileError
 
-    if args.block_chunks < 1:
-        print("error: --block-chunks must be at least 1", file=sys.stderr)
-        return 2
-    try:
-        bank = CDAEBank(model_dir=args.model_dir, instrumental=args.instrumental)
-        for path in args.inputs:
+    outdir = Path(args.outdir)
+
+    def run() -> int:
+        names = output_names(args.inputs, args.name_from_folder,
+                             rename=(lambda name: name.split("_")[0]) if args.first_prefix else None)
+        bank = CDAEBank(model_dir=args.weights, instrumental=args.instrumental)
+
+        def process(path: str, name: str) -> str:
             x, _ = load_audio(path, sr=SAMPLE_RATE, mono=True)
-            name = Path(path).resolve().parent.name if args.name_from_folder else Path(path).stem
-            if args.first_prefix:
-                name = name.split("_")[0]
             h, p, v = separate(x[0], bank=bank, single_model=args.single_model, legacy=args.legacy,
                                block_chunks=args.block_chunks, progress=not args.quiet)
             estimates = {"harmonic": h, "percussive": p, "vocal": v}
             if args.instrumental:
                 del estimates["vocal"]
             for source, audio in estimates.items():
-                save_audio(Path(args.outdir) / name / f"{source}.wav", audio, SAMPLE_RATE, subtype="FLOAT")
+                save_audio(outdir / name / f"{source}{args.suffix}", audio, SAMPLE_RATE, subtype=args.subtype)
             if args.plots:
                 from common.plots import save_separation_figure
 
-                save_separation_figure(Path(args.outdir) / name / "spectrograms.png", x, estimates,
+                save_separation_figure(outdir / name / "spectrograms.png", x, estimates,
                                        SAMPLE_RATE, title=f"MiXiN: {name}")
-            if not args.quiet:
-                print(f"{path} -> {Path(args.outdir) / name}/{{{','.join(estimates)}}}.wav")
-    except (AudioError, ModelFileError) as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
-    return 0
+            return f"{path} -> {outdir / name}/{{{','.join(estimates)}}}{args.suffix}"
+
+        return run_batch(args.inputs, names, process, quiet=args.quiet, outdir=outdir)
+
+    return run_cli(run, errors=(ModelFileError, CLIError))
 
 
 class _CallableModule(types.ModuleType):
