@@ -16,6 +16,7 @@ from __future__ import annotations
 import functools
 
 import numpy as np
+import scipy.fft
 
 # The clip shim and the Bark scale are shared with xumx_slicq: common/nsgt_support.py (re-exported here;
 # importing it first also silences nsgt's "falling back to numpy.fft" import warning).
@@ -77,62 +78,84 @@ class BatchedNSGT:
 
     forward: (n, 44032) real -> (n, 96, 1948) complex128
     backward: (n, 96, 1948) complex -> (n, 44032) float64
+
+    Bit-identical to nsgt's own loops (nsgt/nsgtf_loop.py, nsgt/nsigtf_loop.py): the same products and
+    the same order of additions; only the bookkeeping is precomputed. The per-window loops become
+    gathers/scatters through index maps built once from nsgt's windows, and the 1948-point FFTs go
+    through scipy.fft (the same pocketfft as numpy.fft, giving the same numbers, but vectorised over
+    rows: about 2x faster here). The 44032-point FFTs stay numpy's.
     """
 
     def __init__(self, nsgt: NSGT | None = None):
         nsgt = nsgt or make_nsgt()
         self.Ls, self.nn = nsgt.Ls, nsgt.nn
         n_rows = len(nsgt.g) // 2 + 1  # real=True, reducedform=0
-        self.n_frames = int(nsgt.M[:n_rows].max())
-        # Forward (nsgt/nsgtf_loop.py): buffer[:ceil(Lg/2)] = g[:ceil(Lg/2)] * ft[win][Lg//2:],
-        # buffer[-(Lg//2):] = g[-(Lg//2):] * ft[win][:Lg//2], the gap is zero; then ifft over M.
-        self._fwd = []
-        for g, win, m in zip(nsgt.g[:n_rows], nsgt.wins[:n_rows], nsgt.M[:n_rows]):
-            lg = len(g)
-            assert m == self.n_frames and lg <= m
-            self._fwd.append((np.asarray(win), g, lg))
-        # Backward (nsgt/nsigtf.py, nsigtf_loop.py): fft of every row, rows 94..1 mirrored as
-        # conj(hstack(c[0], c[:0:-1])), each multiplied by gd * M and overlap-added into the spectrum.
-        self._bwd = []
-        for gd, win in zip(nsgt.gd, nsgt.wins):
-            lg = len(gd)
-            self._bwd.append((np.asarray(win[: lg // 2]), np.asarray(win[-((lg + 1) // 2):]), gd, lg))
+        m = self.n_frames = int(nsgt.M[:n_rows].max())
         self.n_rows = n_rows
+        # Forward (nsgt/nsgtf_loop.py), for each row k with window g of length lg centred on bins win:
+        # buffer[:ceil(lg/2)] = g[:ceil(lg/2)] * ft[win][lg//2:], buffer[-(lg//2):] = g[-(lg//2):] *
+        # ft[win][:lg//2], the gap is zero; then ifft over M. Flattened: buffer_flat[dst] = g_cat * ft[src].
+        dst, src, gw = [], [], []
+        for k, (g, win, mk) in enumerate(zip(nsgt.g[:n_rows], nsgt.wins[:n_rows], nsgt.M[:n_rows])):
+            win, lg = np.asarray(win), len(g)
+            assert mk == m and lg <= m
+            h1, h2 = (lg + 1) // 2, lg // 2
+            dst += [k * m + np.arange(h1), k * m + np.arange(m - h2, m)]
+            src += [win[h2:], win[:h2]]
+            gw += [g[:h1], g[lg - h2:]]
+        self._fwd_dst, self._fwd_src = np.concatenate(dst), np.concatenate(src)
+        self._fwd_g = np.concatenate(gw)
+        # Backward (nsgt/nsigtf.py, nsigtf_loop.py): fft of every row; element e of window k (bin win[e])
+        # receives (fc[k, t] * gd[j]) * M with (t, j) = (M - h2 + e, lg - h2 + e) for e < lg//2, else
+        # (e - h2, e - h2), overlap-added in window order; rows 94..1 mirrored as conj(hstack(c[0],
+        # c[:0:-1])) follow. Only bins 0..nn/2 reach the irfft. None of the mirrored windows touches
+        # them (checked below), so they are skipped; a bin gets at most a few windows, so the
+        # overlap-add is a few "slots", slot s holding every bin's (s+1)-th window in window order.
+        half = self.nn // 2
+        contrib: dict[int, list[tuple[int, float]]] = {}
+        for k, (gd, win) in enumerate(zip(nsgt.gd, nsgt.wins)):
+            win, lg = np.asarray(win), len(gd)
+            h2 = lg // 2
+            e = np.arange(lg)
+            t = np.where(e < h2, m - h2 + e, e - h2)
+            j = np.where(e < h2, lg - h2 + e, e - h2)
+            keep = win <= half
+            if k >= n_rows:
+                if keep.any():
+                    raise AssertionError("a mirrored NSGT window reaches the kept half of the spectrum")
+                continue
+            for b, ti, ji in zip(win[keep], t[keep], j[keep]):
+                contrib.setdefault(int(b), []).append((k * m + int(ti), float(gd[ji])))
+        if len(contrib) != half + 1:
+            raise AssertionError("the NSGT windows do not cover every bin of the spectrum")
+        self._bwd_slots = []
+        for s in range(max(len(v) for v in contrib.values())):
+            bins = np.array([b for b, v in contrib.items() if len(v) > s])
+            self._bwd_slots.append((bins, np.array([contrib[b][s][0] for b in bins]),
+                                    np.array([contrib[b][s][1] for b in bins])))
 
     def forward(self, chunks: np.ndarray) -> np.ndarray:
         chunks = np.atleast_2d(np.asarray(chunks, dtype=np.float64))
         n, m = chunks.shape[0], self.n_frames
         ft = np.fft.fft(chunks, axis=-1)  # nsgt.fft.fftp with numpy: complex fft of the real chunk
-        buf = np.zeros((n, self.n_rows, m), dtype=np.complex128)
-        for k, (win, g, lg) in enumerate(self._fwd):
-            ftw = ft[:, win]
-            h1, h2 = (lg + 1) // 2, lg // 2
-            buf[:, k, :h1] = g[:h1] * ftw[:, h2:]
-            if h2:
-                buf[:, k, m - h2:] = g[lg - h2:] * ftw[:, :h2]
-        return np.fft.ifft(buf, axis=-1)
+        buf = np.zeros((n, self.n_rows * m), dtype=np.complex128)
+        buf[:, self._fwd_dst] = self._fwd_g * ft[:, self._fwd_src]
+        return scipy.fft.ifft(buf.reshape(n, self.n_rows, m), axis=-1, overwrite_x=True)
 
-    def backward(self, coefs: np.ndarray) -> np.ndarray:
+    def backward(self, coefs: np.ndarray, overwrite: bool = False) -> np.ndarray:
+        """overwrite=True lets the FFT work in place in ``coefs`` (complex128), which is then garbage."""
         coefs = np.asarray(coefs)
         if coefs.ndim == 2:
             coefs = coefs[None]
         n, n_rows, m = coefs.shape
         assert n_rows == self.n_rows and m == self.n_frames, coefs.shape
-        fc = np.fft.fft(coefs, axis=-1)
-        mirrored = np.concatenate((fc[:, :, :1], fc[:, :, :0:-1]), axis=-1).conj()
-        rows = [fc[:, k] for k in range(n_rows)] + [mirrored[:, k] for k in range(n_rows - 2, 0, -1)]
-        fr = np.zeros((n, self.nn), dtype=np.complex128)
-        for t, (wr1, wr2, gd, lg) in zip(rows, self._bwd):
-            temp = np.empty((n, lg), dtype=np.complex128)
-            h1, h2 = (lg + 1) // 2, lg // 2
-            temp[:, :h1] = t[:, :h1]
-            if h2:
-                temp[:, lg - h2:] = t[:, m - h2:]
-            temp *= gd
+        fc = scipy.fft.fft(coefs, axis=-1, overwrite_x=overwrite).reshape(n, n_rows * m)
+        fr = np.zeros((n, self.nn // 2 + 1), dtype=np.complex128)
+        for bins, src, gd in self._bwd_slots:
+            temp = fc[:, src] * gd
             temp *= m
-            fr[:, wr1] += temp[:, lg - h2:]
-            fr[:, wr2] += temp[:, :h1]
-        return np.fft.irfft(fr[:, : self.nn // 2 + 1], n=self.nn, axis=-1)[:, : self.Ls]
+            fr[:, bins] += temp
+        return np.fft.irfft(fr, n=self.nn, axis=-1)[:, : self.Ls]
 
 
 @functools.lru_cache(maxsize=1)
