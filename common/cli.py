@@ -245,6 +245,7 @@ class _CapturingLoader:
                 sys.stderr.flush()
                 os.dup2(saved, 2)
                 os.close(saved)
+        module.__loader__ = module.__spec__.loader = self._loader  # the wrapper's job is done
         try:  # absl's Python logger exists once TensorFlow is loaded
             from absl import logging as absl_logging
 
