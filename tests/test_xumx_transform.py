@@ -124,6 +124,11 @@ def test_batched_equals_per_item(st):
     assert max_err(mono, [b[0, 0] for b in batched]) <= 1e-6
     y = st.backward(batched, 50000)
     assert y.shape == x.shape
+    # identical channels stay bit-identical (a mono input duplicated to stereo)
+    dup = st.forward(np.broadcast_to(x[0, :1], (2, 50000)))
+    assert all(np.array_equal(b[0], b[1]) for b in dup)
+    y_dup = st.backward(dup, 50000)
+    assert np.array_equal(y_dup[0], y_dup[1])
     assert np.abs(y[2] - st.backward([b[2] for b in batched], 50000)).max() <= 1e-6 * np.abs(x).max()
 
 
