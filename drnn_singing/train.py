@@ -20,6 +20,8 @@ import sys
 import time
 from pathlib import Path
 
+from common import distribute
+
 from . import params as P
 
 DEFAULT_ROOT = Path(os.environ.get("MIR1K_ROOT", "data/MIR-1K"))
@@ -211,8 +213,7 @@ def parse_args(argv=None):
     parser.add_argument("--no-dev", action="store_true", help="skip the dev split (select on training loss)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=0, help="TensorFlow intra-op threads (0 = TF default)")
-    parser.add_argument("--distribute", default="none", choices=["none", "mirrored"],
-                        help="tf.distribute strategy to build the model under")
+    distribute.add_option(parser)
     parser.add_argument("--optimizer", default="adam", choices=["adam", "lbfgs"],
                         help="adam (default; mini-batches, dev early stopping) or lbfgs (Huang's full-batch "
                              "L-BFGS through tensorflow-probability; slow on a CPU: one function evaluation is a "
@@ -244,8 +245,7 @@ def train(args) -> Path:
             check_available()
         except ImportError as err:
             raise TrainingError(str(err)) from None
-        if args.distribute != "none":
-            raise TrainingError("--optimizer lbfgs runs on one device; drop --distribute")
+        distribute.refuse(args.distribute, "--optimizer lbfgs")
     from .losses import make_loss
     loss = make_loss(gamma)                      # validates gamma before the slow imports
 
@@ -257,12 +257,12 @@ def train(args) -> Path:
           flush=True)
 
     set_threads(args.threads)
+    strategy = distribute.make_strategy(args.distribute)   # before any other TensorFlow op
+    out = distribute.output_folder(out, strategy, args.resume)   # the chief: --out; other workers: a temp folder
     import keras
-    import tensorflow as tf
 
     from .model import build_model
     keras.utils.set_random_seed(args.seed)
-    strategy = tf.distribute.MirroredStrategy() if args.distribute == "mirrored" else tf.distribute.get_strategy()
     label = f"{args.arch} + discrim (gamma {gamma:g})" if gamma else args.arch
     config = {"arch": args.arch, "hidden": args.hidden, "layers": args.layers, "gamma": gamma, "label": label}
     with strategy.scope():
@@ -286,7 +286,10 @@ def train(args) -> Path:
         train_lbfgs(args, model, gamma, train_clips, dev_clips, config)
         return out
     train_ds = training_dataset(train_clips, args.shifts_per_clip, args.circular_step, args.frames_per_batch, seed=args.seed)
-    val_ds = validation_dataset(dev_clips) if dev_clips else None
+    train_ds = distribute.shard_by_data(train_ds)   # global batches; each worker keeps its slice of every batch
+    # Keras' val_loss on one-clip batches cannot be split over replicas (a replica would score an empty
+    # batch); the dev figures that select the model (DevMetrics) are computed on every worker alike.
+    val_ds = validation_dataset(dev_clips) if dev_clips and strategy.num_replicas_in_sync == 1 else None
     callbacks, _ = make_callbacks(out, dev_clips, args.patience, config, args.lr_patience)
     start = time.time()
     model.fit(train_ds, validation_data=val_ds, epochs=args.epochs, callbacks=callbacks,

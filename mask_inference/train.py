@@ -26,6 +26,8 @@ import sys
 import time
 from pathlib import Path
 
+from common import distribute
+
 from . import params
 
 RECIPES = {
@@ -74,6 +76,7 @@ def parse_args(argv=None) -> argparse.Namespace:
                    help="the same as --musdb-format stems (kept for older command lines)")
     p.add_argument("--seed", type=int, default=None, help="seed of the weight initialisation (the original: none)")
     p.add_argument("--threads", type=int, default=0, help="TensorFlow intra-op threads (0 = TF default)")
+    distribute.add_option(p)
     p.add_argument("--max-minutes", type=float, default=0.0,
                    help="stop after the first chunk that ends past this wall-clock budget (0 = none)")
     p.add_argument("--verbose", type=int, default=1, choices=(0, 1, 2), help="Keras progress display")
@@ -131,7 +134,9 @@ def train(args) -> Path:
     if args.threads:
         tf.config.threading.set_intra_op_parallelism_threads(args.threads)
         tf.config.threading.set_inter_op_parallelism_threads(args.threads)
-    out = Path(args.out)
+    strategy = distribute.make_strategy(args.distribute)   # before any other TensorFlow op
+    distribute.check_global_batch(args.batch_size, strategy)
+    out = distribute.output_folder(args.out, strategy, args.resume)   # the chief: --out; other workers: a temp folder
     ckpt_dir = out / "checkpoints"
     last_path, state_path = ckpt_dir / "last.keras", ckpt_dir / "state.json"
     if last_path.exists() and not args.resume:
@@ -154,7 +159,8 @@ def train(args) -> Path:
              "stopped_early": False}
     if args.resume and last_path.exists():
         try:
-            train_model = keras.models.load_model(last_path, compile=True)
+            with strategy.scope():
+                train_model = keras.models.load_model(last_path, compile=True)
             state = json.loads(state_path.read_text())
         except Exception as err:  # noqa: BLE001 - any unreadable checkpoint gets the same advice
             raise TrainError(f"cannot resume from {last_path}: {str(err).splitlines()[0]}; delete {ckpt_dir} "
@@ -166,13 +172,15 @@ def train(args) -> Path:
             print(f"nothing to resume in {out}; starting a new run", flush=True)
         if args.seed is not None:
             keras.utils.set_random_seed(args.seed)
-        full = build_model(hidden_size=args.hidden_size, num_layers=args.num_layers, dropout=args.dropout,
-                           seed=args.seed)
-        train_model = keras.Model(full.input, full.output["estimates"], name="mask_inference_train")
-        train_model.compile(optimizer=keras.optimizers.Adam(args.learning_rate, beta_1=params.ADAM_BETA_1,
-                                                            beta_2=params.ADAM_BETA_2,
-                                                            epsilon=params.ADAM_EPSILON),
-                            loss=keras.losses.MeanAbsoluteError())  # torch.nn.L1Loss: mean of all elements
+        with strategy.scope():
+            full = build_model(hidden_size=args.hidden_size, num_layers=args.num_layers, dropout=args.dropout,
+                               seed=args.seed)
+            train_model = keras.Model(full.input, full.output["estimates"], name="mask_inference_train")
+            train_model.compile(optimizer=keras.optimizers.Adam(args.learning_rate, beta_1=params.ADAM_BETA_1,
+                                                                beta_2=params.ADAM_BETA_2,
+                                                                epsilon=params.ADAM_EPSILON),
+                                loss=keras.losses.MeanAbsoluteError())  # torch.nn.L1Loss: mean of all elements
+    distribute.sync_batch_norm(train_model, strategy)   # BatchNorm over the global batch (several replicas)
     _write_json_atomic(out / "args.json", vars(args))
     config = model_config(args, train_mixer.rate)
     _write_json_atomic(out / "config.json", config)
@@ -221,6 +229,7 @@ def train(args) -> Path:
     if not state.get("stopped_early") and state["epoch"] < args.epochs:
         dataset = data.make_dataset(train_mixer, args.batch_size, start=start_index,
                                     stop=args.epochs * args.steps_per_epoch * args.batch_size)
+        dataset = distribute.shard_by_data(dataset)   # global batches, each worker keeps its slice
         train_model.fit(dataset, steps_per_epoch=args.steps_per_epoch, epochs=args.epochs,
                         initial_epoch=state["epoch"], validation_data=(val_x, val_y),
                         validation_batch_size=args.batch_size, callbacks=[Keeper()], verbose=args.verbose,
@@ -262,7 +271,7 @@ def main(argv=None) -> int:
         from common.datasets import DatasetError
 
         from .data import DataError
-        known = (TrainError, DataError, DatasetError, AudioError)
+        known = (TrainError, DataError, DatasetError, AudioError, distribute.DistributeError)
     except ImportError as err:  # common not importable: report it plainly
         print(f"error: {err}", file=sys.stderr)
         return 2

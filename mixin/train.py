@@ -2,6 +2,7 @@
 
     python -m mixin.train --stems DIR [DIR ...] --workdir W [--epochs N] [--batch-size B]
                           [--components percussive harmonic vocal] [--resume] [--split track|legacy-pool]
+                          [--seed S] [--distribute none|mirrored|multiworker]
 
 Settings of the original (sevagh/MiXiN:mixin/mixin_model.py, train_util.py): MAE loss, Adam(1e-3),
 batch 64, up to 100 epochs, early stopping on val_loss with patience 2, best-val-loss checkpoint; one
@@ -22,6 +23,8 @@ import os
 import sys
 import time
 from pathlib import Path
+
+from common import distribute
 
 from .params import BATCH_SIZE, COMPONENTS, EARLY_STOPPING_PATIENCE, EPOCHS, LEARNING_RATE, SEGMENT_DURATION
 
@@ -80,9 +83,10 @@ def _make_state_callback(component: str, model_path: Path, ckpt_dir: Path, model
     return ResumableTraining()
 
 
-def train_component(component: str, index, cfg, args, extra_callbacks=()) -> dict:
-    """Train one CDAE; returns its final state dict."""
+def train_component(component: str, index, cfg, args, extra_callbacks=(), strategy=None) -> dict:
+    """Train one CDAE under ``strategy`` (default: TensorFlow's current one); returns its final state dict."""
     import keras
+    import tensorflow as tf
 
     from .data import count_examples, make_dataset, plan_examples
     from .model import build_cdae, compile_cdae
@@ -114,15 +118,19 @@ def train_component(component: str, index, cfg, args, extra_callbacks=()) -> dic
         raise TrainingError(f"{component}: {counts['train']} training and {counts['validation']} validation "
                             "chunks; give more or longer tracks (or a shorter --segment-duration)")
     print(f"[{component}] {counts['train']} training chunks, {counts['validation']} validation chunks")
-    train_ds = make_dataset(index, component, plans["train"], cfg, args.batch_size)
-    val_ds = make_dataset(index, component, plans["validation"], cfg, args.batch_size)
+    # global batches; under --distribute each worker keeps its slice of every batch
+    train_ds = distribute.shard_by_data(make_dataset(index, component, plans["train"], cfg, args.batch_size))
+    val_ds = distribute.shard_by_data(make_dataset(index, component, plans["validation"], cfg, args.batch_size))
 
     last = ckpt_dir / "last.keras"
+    strategy = strategy or tf.distribute.get_strategy()
     if args.resume and last.exists() and state["epoch"] >= 0:
-        model = keras.models.load_model(last)  # weights and optimizer state
+        with strategy.scope():
+            model = keras.models.load_model(last)  # weights and optimizer state
         print(f"[{component}] resuming after epoch {state['epoch'] + 1}")
     else:
-        model = compile_cdae(build_cdae(name=f"cdae_{component}"), learning_rate=args.learning_rate)
+        with strategy.scope():
+            model = compile_cdae(build_cdae(name=f"cdae_{component}"), learning_rate=args.learning_rate)
     initial_epoch = state["epoch"] + 1
     if initial_epoch < args.epochs and not state.get("stopped_early"):
         cb = _make_state_callback(component, model_path, ckpt_dir, models_dir, state, args.patience)
@@ -164,6 +172,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--save-last", action="store_true",
                    help="save the last-epoch weights as the model, as the original did (default: best epoch)")
     p.add_argument("--quiet", action="store_true", help="one line per epoch instead of progress bars")
+    p.add_argument("--seed", type=int, default=None,
+                   help="seed of the weight initialisation (default: none, as the original)")
+    distribute.add_option(p)
     return p
 
 
@@ -171,6 +182,14 @@ def run(args, extra_callbacks=()) -> dict:
     """Train the requested components (order percussive, harmonic, vocal); returns {component: state}."""
     from .data import DataConfig, index_stems
 
+    strategy = distribute.make_strategy(args.distribute)   # before any other TensorFlow op
+    distribute.check_global_batch(args.batch_size, strategy)
+    folder = distribute.output_folder(args.workdir, strategy, args.resume)
+    if str(folder) != str(args.workdir):  # a non-chief worker: the same run, written to its temporary folder
+        args = argparse.Namespace(**{**vars(args), "workdir": str(folder)})
+    if args.seed is not None:
+        import keras
+        keras.utils.set_random_seed(args.seed)
     cfg = DataConfig(segment_duration=args.segment_duration, segment_offset=args.segment_offset,
                      segment_limit=args.segment_limit, track_limit=args.track_limit,
                      legacy=args.legacy_data, legacy_stems=args.legacy_stems)
@@ -183,7 +202,7 @@ def run(args, extra_callbacks=()) -> dict:
     states = {}
     for component in COMPONENTS:
         if component in args.components:
-            states[component] = train_component(component, index, cfg, args, extra_callbacks)
+            states[component] = train_component(component, index, cfg, args, extra_callbacks, strategy)
     return states
 
 
@@ -191,7 +210,7 @@ def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
     from common.cli import run_cli
 
-    return run_cli(lambda: run(args), errors=(TrainingError, ValueError),
+    return run_cli(lambda: run(args), errors=(TrainingError, ValueError),  # ValueError: also DistributeError
                    on_interrupt=f"continue with the same command plus --resume (work dir {args.workdir})")
 
 
