@@ -188,9 +188,33 @@ def make_strategy(kind: str, environ=None):
                                   "call") from None
         raise
     _patch_keras_multiworker()
+    _report_lost_peers(cluster)
     print(f"multiworker: task {cluster.task_type} {cluster.task_index} of {cluster.num_workers} workers, "
           f"{strategy.num_replicas_in_sync} replicas in sync", flush=True)
     return strategy
+
+
+def _report_lost_peers(cluster: Cluster) -> None:
+    """When another worker stops (an error, Ctrl-C, a lost machine), TensorFlow aborts this worker's
+    collectives with UnavailableError (seen here within seconds); report that as one line, exit status 2."""
+    import atexit as _atexit
+
+    import tensorflow as tf
+    lost = (tf.errors.UnavailableError, tf.errors.AbortedError, tf.errors.DeadlineExceededError)
+    previous = sys.excepthook
+
+    def hook(kind, value, traceback):
+        if not issubclass(kind, lost):
+            return previous(kind, value, traceback)
+        lines = [line.strip() for line in str(value).splitlines() if line.strip()] or [kind.__name__]
+        cause = next((line.split("aborted by:", 1)[1].strip() for line in lines if "aborted by:" in line), lines[0])
+        print(f"error: {cluster.task_type} {cluster.task_index}: another worker of the cluster stopped or cannot be "
+              f"reached ({cause[:160]}); see its output, then start every worker again (with --resume to continue)",
+              file=sys.stderr, flush=True)
+        _atexit._run_exitfuncs()   # the temporary folder of a non-chief worker
+        os._exit(2)                # the collective runtime is unusable: no ordinary interpreter shutdown
+
+    sys.excepthook = hook
 
 
 def is_multiworker(strategy) -> bool:

@@ -219,3 +219,51 @@ def test_mask_inference_two_workers_match_one_process_and_resume(tmp_path, mir1k
         _compare(multi / name, worker / name, single / name)
     assert json.loads((multi / "summary.json").read_text())["iterations"] == 4
     assert _files(multi) == _files(single)
+
+
+# ------------------------------------------------------------------------------ failures
+
+@pytest.mark.parametrize("module, argv", [
+    ("mixin.train", ["--stems", "nowhere", "--workdir"]),
+    ("drnn_singing.train", ["--root", "ROOT", "--arch", "drnn2", "--hidden", "8", "--out"]),
+    ("mask_inference.train", ["--dataset", "mir1k", "--root", "ROOT", "--out"]),
+])
+def test_cli_without_tf_config_is_a_one_line_error(module, argv, mir1k_tiny, tmp_path, capsys, monkeypatch):
+    import importlib
+    monkeypatch.delenv("TF_CONFIG", raising=False)
+    argv = [str(mir1k_tiny) if a == "ROOT" else a for a in argv] + [str(tmp_path / "run"), "--distribute", "multiworker"]
+    assert importlib.import_module(module).main(argv) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("error: --distribute multiworker needs the TF_CONFIG environment")
+
+
+def test_drnn_lbfgs_refuses_to_distribute(mir1k_tiny, tmp_path, capsys):
+    pytest.importorskip("tensorflow_probability")
+    from drnn_singing.train import main
+    assert main(["--root", str(mir1k_tiny), "--optimizer", "lbfgs", "--distribute", "mirrored",
+                 "--out", str(tmp_path / "run")]) == 2
+    assert "error: --optimizer lbfgs runs on one device only and cannot be distributed; drop --distribute mirrored" \
+        in capsys.readouterr().err
+
+
+def test_a_failing_worker_stops_the_other_with_one_line(tmp_path, mir1k_tiny):
+    """The chief refuses a folder that holds a run; worker 1, waiting for it, reports the lost peer in one
+    line (status 2) within seconds instead of hanging, and leaves no temporary folder."""
+    out = tmp_path / "run"
+    (out / "checkpoints").mkdir(parents=True)
+    (out / "checkpoints" / "last.keras").write_bytes(b"")
+    tmp1 = tmp_path / "tmp1"
+    tmp1.mkdir()
+    command = [sys.executable, "-m", "mask_inference.train", "--dataset", "mir1k", "--root", str(mir1k_tiny),
+               "--out", str(out), "--distribute", "multiworker"]
+    with distribute.LocalCluster(command, 2, tmp_path / "logs", cwd=REPO,
+                                 env=lambda i: {"TMPDIR": str(tmp1), "TF_CPP_MIN_LOG_LEVEL": "3"}) as cluster:
+        codes = [p.wait(TIMEOUT) for p in cluster.procs]
+    logs = [cluster.log(i).read_text() for i in range(2)]
+    assert codes == [2, 2], logs
+    assert f"error: {out} already holds a run" in logs[0]
+    errors = [line for line in logs[1].splitlines() if line.startswith("error:")]   # the cause (TF's words) varies
+    assert len(errors) == 1 and errors[0].startswith("error: worker 1: another worker of the cluster stopped or "
+                                                     "cannot be reached (")
+    assert errors[0].endswith("); see its output, then start every worker again (with --resume to continue)")
+    assert not any(tmp1.iterdir())
