@@ -70,8 +70,27 @@ def _v4_sdr(references: dict, estimates: dict, rate: int) -> dict[str, float]:
         return {t: float(np.nanmedian(frames[i])) for i, t in enumerate(targets)}
 
 
-def _fmt(value) -> str:
-    return "–" if value is None or not np.isfinite(value) else f"{value:.2f}"
+def _fmt(value, why: str = "undefined") -> str:
+    """A score with two decimals, or a note saying why there is none (never a bare dash)."""
+    if value is not None and np.isfinite(value):
+        return f"{value:.2f}"
+    return f"<span class='na' title='{html.escape(why, quote=True)}'>n/a: {html.escape(why)}</span>"
+
+
+def _why_undefined(reference: np.ndarray | None, estimate: np.ndarray) -> str:
+    """Why BSS Eval / SI-SDR gives no number for this estimate (they divide by signal energies)."""
+    if not np.any(estimate):
+        return "silent estimate"
+    if reference is None or not np.any(reference):
+        return "silent reference"
+    return "undefined on this track"
+
+
+# Index-table notes where a median is missing.
+_NOT_COMPUTED = {"SDRv4": "not computed for this system (BSSv4 runs where --paper-metric NAME=v4)"}
+_LEGEND = ("n/a marks a score that does not exist, with the reason: BSS Eval and SI-SDR are undefined for a "
+           "silent estimate or a silent reference (they divide by its energy), and SDR v4 (BSSv4) is computed "
+           "only for the systems whose paper reports it.")
 
 
 _STYLE = """
@@ -80,6 +99,7 @@ table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:4px 8px;text-
 th{background:#f3f3f3;cursor:pointer}td.l,th.l{text-align:left}
 .grid td{vertical-align:top;text-align:center}.grid img{display:block;width:360px;height:160px}
 audio{width:360px}.score{font-size:.85em;color:#444}.note{color:#666;font-size:.9em}
+.na{color:#8a5a00;font-size:.85em;font-style:italic}
 """
 
 _SORT_JS = """
@@ -92,6 +112,14 @@ document.querySelectorAll('table.sortable th').forEach((th, col) => th.addEventL
     return (x > y ? 1 : x < y ? -1 : 0) * (asc ? 1 : -1); }).forEach(r => body.appendChild(r));
 }));
 """
+
+
+def _summary_note(metric: str, medians: dict, reasons: set | None) -> str:
+    """Why a median over tracks is missing: never computed, or undefined on every track (and why)."""
+    if metric not in medians:
+        return _NOT_COMPUTED.get(metric, "not computed")
+    causes = sorted((reasons or set()) - {"undefined on this track"}) or ["undefined"]
+    return f"undefined on every track ({', '.join(causes)})"
 
 
 def _page(title: str, body: str, script: str = "") -> str:
@@ -120,6 +148,7 @@ def build_page(dataset: str, root, split: str, systems: dict[str, Path], out: Pa
     paper_metric = {name: (paper_metric or {}).get(name, "v3") for name in systems}
     out.mkdir(parents=True, exist_ok=True)
     per_track: dict[str, dict] = {name: {} for name in systems}
+    undefined: dict[tuple[str, str], set] = {}  # (system, target) -> reasons a track's score can be missing
     track_links = []
     tracks = iter_tracks(dataset, root, split, musdb_format=musdb_format)
     for track in tqdm(tracks, desc="listening page", unit="track", disable=not progress):
@@ -170,9 +199,11 @@ def build_page(dataset: str, root, split: str, systems: dict[str, Path], out: Pa
                     continue
                 s = scores[system][name]
                 paper = {"v3": s.get("SDR"), "v4": s.get("SDRv4"), "si": s.get("SI-SDR")}[paper_metric[system]]
+                why = _why_undefined(reference_for(track, name), est[name])
+                undefined.setdefault((system, name), set()).add(why)
                 cells.append(f"<td>{media(slug(system) + '__' + slug(row), est[name])}"
-                             f"<div class='score'>paper metric {_fmt(paper)} dB · SI-SDR "
-                             f"{_fmt(s.get('SI-SDR'))} dB</div></td>")
+                             f"<div class='score'>paper metric {_fmt(paper, why)} dB · SI-SDR "
+                             f"{_fmt(s.get('SI-SDR'), why)} dB</div></td>")
             grid.append("<tr>" + "".join(cells) + "</tr>")
         body = (f"<p><a href='../../index.html'>← all tracks</a></p><h1>{html.escape(track.name)}</h1>"
                 f"<p class='note'>Spectrograms: log frequency {LOW_HZ:.0f} Hz – {track.rate / 2000:g} kHz, "
@@ -192,14 +223,15 @@ def build_page(dataset: str, root, split: str, systems: dict[str, Path], out: Pa
             rows_html.append(
                 f"<tr><td class='l'>{html.escape(system)}</td><td class='l'>{html.escape(target)}</td>"
                 f"<td>{m.get('tracks', '')}</td>" + "".join(
-                    f"<td>{_fmt(m.get(k))}</td>" for k in ("SDR", "SIR", "SAR", "SDRv4", "SI-SDR")) + "</tr>")
+                    f"<td>{_fmt(m.get(k), _summary_note(k, m, undefined.get((system, target))))}</td>"
+                    for k in ("SDR", "SIR", "SAR", "SDRv4", "SI-SDR")) + "</tr>")
     links = "".join(f"<li><a href='tracks/{slug(t)}/index.html'>{html.escape(t)}</a></li>"
                     for t in track_links)
     weight = sum(p.stat().st_size for p in out.rglob("*") if p.is_file())
     body = (f"<h1>Listening page: {html.escape(dataset)} {html.escape(split)}</h1>"
             f"<p class='note'>{len(track_links)} track(s), {len(systems)} system(s); page weight "
             f"{weight / 1e6:.1f} MB (16-bit FLAC audio, PNG spectrograms). Medians over tracks, dB. "
-            "Click a column to sort.</p>"
+            f"Click a column to sort. {_LEGEND}</p>"
             f"<table class='sortable'><thead>{head}</thead><tbody>{''.join(rows_html)}</tbody></table>"
             f"<h2>Tracks</h2><ul>{links}</ul>")
     index = out / "index.html"
