@@ -211,11 +211,12 @@ def separate(audio: np.ndarray, rate: int = SAMPLE_RATE, weights=None, separator
 # --------------------------------------------------------------------------------------------------
 
 def build_parser() -> argparse.ArgumentParser:
+    from common.cli import add_separate_arguments
+
     p = argparse.ArgumentParser(prog="python -m xumx_slicq.separate", description=__doc__.split("\n\n")[0])
-    p.add_argument("inputs", nargs="+", metavar="INPUT", help="audio files (any rate; mono duplicated to stereo)")
-    p.add_argument("--weights", help="training run folder (model.weights.h5), a .weights.h5 file, or a .npz "
-                                     "in the original PyTorch state-dict layout")
-    p.add_argument("--outdir", required=True, help="output folder; writes OUTDIR/<name>/<target>.wav")
+    add_separate_arguments(p, inputs="audio files (any rate; mono duplicated to stereo)",
+                           weights="training run folder (model.weights.h5), a .weights.h5 file, or a .npz in the "
+                                   "original PyTorch state-dict layout", sources=TARGETS)
     p.add_argument("--wiener", choices=WIENER_MODES, default="stft",
                    help="Wiener-EM on the STFT (default, as the original) or on the zero-padded sliCQT")
     p.add_argument("--legacy", action="store_true",
@@ -229,42 +230,42 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--chunk-seconds", type=float, default=CHUNK_SAMPLES / SAMPLE_RATE,
                    help="independent chunks of this length (default 59.44 s, the original's; memory grows "
                         "with it)")
-    p.add_argument("--name-from-folder", action="store_true",
-                   help="name outputs after the input's folder (for <track>/mixture.wav layouts)")
-    p.add_argument("--plots", action="store_true",
-                   help="also write OUTDIR/<name>/spectrograms.png (input and estimates, one colour range)")
-    p.add_argument("--quiet", action="store_true", help="no progress output")
     return p
 
 
 def main(argv=None) -> int:
-    args = build_parser().parse_args(argv)
-    from common.audio import load_audio, save_audio
-    from common.cli import run_cli
+    from common.cli import CLIError, output_names, parse_separate_args, quiet_tensorflow, run_batch, run_cli
 
-    def action() -> int:
-        if args.niter < 0:
-            raise WeightsError("--niter must be 0 or more")
+    parser = build_parser()
+    args = parse_separate_args(parser, argv)
+    if args.niter < 0:
+        parser.error("--niter must be 0 or more")
+    quiet_tensorflow()
+    from common.audio import load_audio, save_audio
+
+    def run() -> int:
+        names = output_names(args.inputs, args.name_from_folder)
         separator = Separator(load_model(args.weights), wiener=args.wiener,
                               stft_window="boxcar" if args.legacy else "hann", niter=args.niter,
                               residual=args.residual, softmask=args.softmask,
                               chunk_samples=max(MIN_SAMPLES, int(round(args.chunk_seconds * SAMPLE_RATE))))
-        for path in args.inputs:
+
+        def process(path: str, name: str) -> str:
             x, _ = load_audio(path, sr=SAMPLE_RATE, max_channels=None)
-            name = Path(path).resolve().parent.name if args.name_from_folder else Path(path).stem
             estimates = separator(x, progress=not args.quiet)
+            folder = Path(args.outdir) / name
             for target, audio in estimates.items():
-                save_audio(Path(args.outdir) / name / f"{target}.wav", audio, SAMPLE_RATE, subtype="FLOAT")
+                save_audio(folder / f"{target}{args.suffix}", audio, SAMPLE_RATE, subtype=args.subtype)
             if args.plots:
                 from common.plots import save_separation_figure
 
-                save_separation_figure(Path(args.outdir) / name / "spectrograms.png", x, estimates,
-                                       SAMPLE_RATE, title=f"xumx-sliCQ: {name}")
-            if not args.quiet:
-                print(f"{path} -> {Path(args.outdir) / name}/{{{','.join(estimates)}}}.wav")
-        return 0
+                save_separation_figure(folder / "spectrograms.png", x, estimates, SAMPLE_RATE,
+                                       title=f"xumx-sliCQ: {name}")
+            return f"{path} -> {folder}/{{{','.join(estimates)}}}{args.suffix}"
 
-    return run_cli(action, errors=(WeightsError,))
+        return run_batch(args.inputs, names, process, quiet=args.quiet, outdir=args.outdir)
+
+    return run_cli(run, errors=(WeightsError, CLIError))
 
 
 if __name__ == "__main__":
