@@ -40,6 +40,8 @@ The rules every CLI follows (a new one, e.g. ``xumx_slicq.train``, adopts them i
   folder (``output_folder``), removed when the process ends. ``--resume``: the other workers start
   from a copy of the chief's ``--out``, so ``--out`` must be readable by every worker (a shared
   filesystem, or the chief's folder copied to the same path) when resuming.
+- **A worker that stops** (an error, Ctrl-C, a lost machine) makes TensorFlow abort the others'
+  collectives; they report it in one ``error:`` line and exit with status 2 (``_report_lost_peers``).
 - **Program start.** ``MultiWorkerMirroredStrategy`` configures TensorFlow's collective ops, which is
   only possible before TensorFlow runs its first op; ``make_strategy`` says so if it is called too late.
 
@@ -197,8 +199,6 @@ def make_strategy(kind: str, environ=None):
 def _report_lost_peers(cluster: Cluster) -> None:
     """When another worker stops (an error, Ctrl-C, a lost machine), TensorFlow aborts this worker's
     collectives with UnavailableError (seen here within seconds); report that as one line, exit status 2."""
-    import atexit as _atexit
-
     import tensorflow as tf
     lost = (tf.errors.UnavailableError, tf.errors.AbortedError, tf.errors.DeadlineExceededError)
     previous = sys.excepthook
@@ -211,15 +211,10 @@ def _report_lost_peers(cluster: Cluster) -> None:
         print(f"error: {cluster.task_type} {cluster.task_index}: another worker of the cluster stopped or cannot be "
               f"reached ({cause[:160]}); see its output, then start every worker again (with --resume to continue)",
               file=sys.stderr, flush=True)
-        _atexit._run_exitfuncs()   # the temporary folder of a non-chief worker
+        atexit._run_exitfuncs()    # the temporary folder of a non-chief worker
         os._exit(2)                # the collective runtime is unusable: no ordinary interpreter shutdown
 
     sys.excepthook = hook
-
-
-def is_multiworker(strategy) -> bool:
-    import tensorflow as tf
-    return isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy) and strategy.extended._num_workers > 1
 
 
 def is_chief(strategy) -> bool:
