@@ -443,7 +443,7 @@ def copy_target_weights(model: XUMXSliCQ, source: str = "vocals", targets: Seque
     for net in model.block_nets:
         for name in _weight_names(net):
             var = net.variable(name)
-            parts = net.split_targets(name, ops.convert_to_numpy(var))
+            parts = net.split_targets(name, var.numpy())
             for d in dst:
                 parts[d] = parts[src]
             var.assign(net.join_targets(name, parts))
@@ -452,7 +452,7 @@ def copy_target_weights(model: XUMXSliCQ, source: str = "vocals", targets: Seque
 def get_target_weight(model: XUMXSliCQ, target: str, block: int, name: str) -> np.ndarray:
     """One target's share of a block's weight ``name`` (see :class:`BlockNet`), as numpy."""
     net = model.block_net(block)
-    return net.split_targets(name, ops.convert_to_numpy(net.variable(name)))[model.target_index(target)]
+    return net.split_targets(name, net.variable(name).numpy())[model.target_index(target)]
 
 
 def set_input_statistics(model: XUMXSliCQ, target: str | None, per_block_mean: Sequence,
@@ -481,7 +481,7 @@ def set_input_statistics(model: XUMXSliCQ, target: str | None, per_block_mean: S
             raise ValueError(f"block {b}: standard deviations must be > 0 (floor them first)")
         net = model.block_net(b)
         for name, value in (("input_mean", -mean), ("input_scale", 1.0 / std)):
-            stacked = ops.convert_to_numpy(net.variable(name)).copy()
+            stacked = net.variable(name).numpy().copy()
             stacked[idx] = value.astype(np.float32)
             net.variable(name).assign(stacked)
 

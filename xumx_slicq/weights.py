@@ -37,6 +37,10 @@ BN_MODULES = {1: "bn1", 4: "bn2", 7: "bn3", 10: "bn4"}
 BN_KEYS = {"weight": "gamma", "bias": "beta", "running_mean": "moving_mean", "running_var": "moving_variance"}
 
 
+#: Order of the targets in the original state dict: OpenUnmix.__init__ attribute order (model.py L309-312).
+STATE_DICT_TARGET_ORDER = ("vocals", "bass", "drums", "other")
+
+
 class StateDictError(ValueError):
     """A state dict that does not fit the model (one-line message naming the key and the file)."""
 
@@ -161,7 +165,7 @@ def load_state_dict(model, source, strict: bool = True) -> None:
             raise StateDictError(f"{label}: key {key} has shape {value.shape}, expected {shape}")
         slot = parts.setdefault((id(net), name), [net, name, None])
         if slot[2] is None:
-            slot[2] = net.split_targets(name, ops.convert_to_numpy(net.variable(name)))
+            slot[2] = net.split_targets(name, net.variable(name).numpy())
         slot[2][g] = to_keras(value.astype(np.float32))
     for net, name, values in parts.values():
         net.variable(name).assign(net.join_targets(name, values))
@@ -185,7 +189,7 @@ def export_state_dict(model, values: Mapping | None = None, num_batches_tracked:
                 continue
             stacked = values[var.path]
         else:
-            stacked = var
+            stacked = var.numpy()
         cache_key = (id(net), name)
         if cache_key not in split_cache:
             split_cache[cache_key] = net.split_targets(name, ops.convert_to_numpy(stacked))
@@ -193,16 +197,16 @@ def export_state_dict(model, values: Mapping | None = None, num_batches_tracked:
     if values is None:
         for key in num_batches_tracked_keys(model):
             out[key] = np.array(num_batches_tracked, dtype=np.int64)
-    return dict(sorted(out.items(), key=lambda kv: _order(kv[0], model)))
+    return dict(sorted(out.items(), key=lambda kv: _order(kv[0], model.target_names)))
 
 
-def _order(key: str, model):
+def _order(key: str, target_names):
     """Sort key reproducing the original state_dict order: target attribute order (vocals, bass,
     drums, other: OpenUnmix.__init__ L309-312), block, then module index and field order."""
-    attr_order = ("vocals", "bass", "drums", "other")
+    attr_order = STATE_DICT_TARGET_ORDER
     head, block, rest = key.split(".", 2)
     target = head[len("bucketed_unmixes_"):]
-    t = attr_order.index(target) if target in attr_order else len(attr_order) + model.target_names.index(target)
+    t = attr_order.index(target) if target in attr_order else len(attr_order) + list(target_names).index(target)
     if rest in ("input_mean", "input_scale"):
         sub = (-1, ("input_mean", "input_scale").index(rest))
     else:
@@ -229,15 +233,15 @@ def save_state_dict(model, path) -> Path:
 
 def expected_shapes(model=None) -> dict:
     """{key: shape} of the original state dict (without building anything if ``model`` is None)."""
-    from .params import CHANNELS, NB_CHANNELS, TARGETS, has_network, kernel_size
+    from .params import CHANNELS, NB_CHANNELS, has_network, kernel_size
 
     if model is not None:
         shapes = {e[0]: e[6] for e in key_map(model)}
         shapes.update({k: () for k in num_batches_tracked_keys(model)})
-        return shapes
+        return dict(sorted(shapes.items(), key=lambda kv: _order(kv[0], model.target_names)))
     c1, c2 = CHANNELS
     shapes = {}
-    for t in TARGETS:
+    for t in STATE_DICT_TARGET_ORDER:
         for b, (_, nf, m) in enumerate(BLOCKS):
             if not has_network(b):
                 continue
@@ -252,4 +256,4 @@ def expected_shapes(model=None) -> dict:
                 shapes[f"{p}cdae.{j}.num_batches_tracked"] = ()
             shapes[p + "cdae.12.weight"] = (NB_CHANNELS, NB_CHANNELS, 1, 3)
             shapes[p + "cdae.12.bias"] = (NB_CHANNELS,)
-    return shapes
+    return dict(sorted(shapes.items(), key=lambda kv: _order(kv[0], STATE_DICT_TARGET_ORDER)))
