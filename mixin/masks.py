@@ -55,12 +55,12 @@ def single_model_coefs(magnitude: np.ndarray, coefs: np.ndarray, legacy: bool = 
 def apply_grid_masks(masks, coefs: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
     """Masks given on the CDAE's (32, 390) grid, applied to the (96, 1948) coefficients.
 
-    masks: sequence of J (n, 32, 390) float32 masks; coefs: (n, 96, 1948) complex128.
-    Returns (J, n, 96, 1948) complex128, ``apply_mask(upsample_to_coefs(M_j), coefs)`` for each mask
+    masks: sequence of J (n, 32, 390) float32 masks; coefs: (n, 96, 1948) complex128 or complex64.
+    Returns (J, n, 96, 1948) of coefs' dtype, ``apply_mask(upsample_to_coefs(M_j), coefs)`` for each mask
     (model.upsample_to_coefs: each grid cell covers 3 rows x 5 columns, the last 2 columns cropped),
     computed as real and imaginary products without building the upsampled masks or complex copies of
     them. The values are those of the complex product ``M * C`` (its cross terms are 0 * C); only the
-    sign of an exact zero can differ. out: an optional complex128 buffer of J * n * 96 * 1948 elements
+    sign of an exact zero can differ. out: an optional buffer of coefs' dtype, J * n * 96 * 1948 elements
     or more (its start is used), so that a loop over blocks does not page in fresh memory each time.
     """
     coefs = np.ascontiguousarray(coefs)
@@ -70,9 +70,9 @@ def apply_grid_masks(masks, coefs: np.ndarray, out: np.ndarray | None = None) ->
     grid = coefs.reshape(n, rows // up_r, up_r, cols)  # (n, 32, 3, 1948): rows of one grid row together
     size = len(masks) * coefs.size
     if out is None:
-        out = np.empty(size, dtype=np.complex128)
-    elif out.dtype != np.complex128 or out.size < size or not out.flags.c_contiguous:
-        raise ValueError("out must be a C-contiguous complex128 array of at least J * n * 96 * 1948 elements")
+        out = np.empty(size, dtype=coefs.dtype)
+    elif out.dtype != coefs.dtype or out.size < size or not out.flags.c_contiguous:
+        raise ValueError(f"out must be a C-contiguous {coefs.dtype} array of at least J * n * 96 * 1948 elements")
     out = out.reshape(-1)[:size].reshape(len(masks), *grid.shape)
     for j, mask in enumerate(masks):
         wide = np.asarray(mask, dtype=np.float32)[:, :, None, column]  # (n, 32, 1, 1948)

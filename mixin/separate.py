@@ -25,7 +25,8 @@ import numpy as np
 
 from .params import CHUNK_SIZE, COEF_SHAPE, COMPONENTS, OUTPUT_ORDER, SAMPLE_RATE
 
-DEFAULT_BLOCK_CHUNKS = 4  # chunks per batched NSGT/CDAE call (~25 MB of coefficients per block)
+DEFAULT_BLOCK_CHUNKS = 2  # chunks per batched NSGT/CDAE call: as fast as 4 or 8 here, and lower peak memory
+DEFAULT_PRECISION = "single"  # of the NSGT in separate(): see transform.BatchedNSGT
 
 
 class CDAEBank:
@@ -116,7 +117,8 @@ def n_processed_chunks(n_samples: int, legacy: bool) -> int:
 
 def separate(x: np.ndarray, model_dir=None, models=None, instrumental: bool = False,
              single_model: bool = False, legacy: bool = False, block_chunks: int = DEFAULT_BLOCK_CHUNKS,
-             progress: bool = False, bank: CDAEBank | None = None, overlap: bool = True):
+             progress: bool = False, bank: CDAEBank | None = None, overlap: bool = True,
+             precision: str = DEFAULT_PRECISION):
     """Separate a mono 44.1 kHz signal into (harmonic, percussive, vocal), float32, each x's length.
 
     x: (samples,) or (channels, samples) (averaged to mono), any float dtype (taken as float32, as the
@@ -126,6 +128,10 @@ def separate(x: np.ndarray, model_dir=None, models=None, instrumental: bool = Fa
     legacy: skip the last chunk and use the original's single-model bug, as sevagh/MiXiN did.
     overlap: run the numpy stages (NSGT, masks, inverse NSGT) of neighbouring blocks in a second
     thread while TensorFlow runs the CDAEs of this block; the result is the same either way.
+    precision: "single" (default) runs the NSGT and its inverse in float32/complex64: about twice as
+    fast, outputs within float32 rounding of "double", the original's float64 transform (max
+    difference 1.4e-6 at an output peak of 0.38 on benchmarks/mixin_separate.py's signal). "double" with ``legacy=True`` and TF_ENABLE_ONEDNN_OPTS=0 is bit-identical to the
+    original's outputs (tests/test_mixin.py, README).
     """
     from .masks import apply_grid_masks, soft_masks
     from .transform import batched_nsgt, chunk_signal
@@ -135,15 +141,15 @@ def separate(x: np.ndarray, model_dir=None, models=None, instrumental: bool = Fa
     n = x.shape[0]
     outputs = {c: np.zeros(n, dtype=np.float32) for c in COMPONENTS}
     n_chunks = n_processed_chunks(n, legacy)
-    nsgt = batched_nsgt()
+    nsgt = batched_nsgt(precision)
     step = max(1, int(block_chunks))
     blocks = [(b0, min(b0 + step, n_chunks)) for b0 in range(0, n_chunks, step)]
     # masked coefficients of a block, reused (synthesise runs one block at a time) and FFT'd in place
-    workspace = np.empty(len(COMPONENTS) * min(step, n_chunks) * COEF_SHAPE[0] * COEF_SHAPE[1], np.complex128)
+    workspace = np.empty(len(COMPONENTS) * min(step, n_chunks) * COEF_SHAPE[0] * COEF_SHAPE[1], nsgt.complex_dtype)
 
-    def analyse(block):  # -> (b, 96, 1948) complex128 coefficients and their float32 magnitudes
+    def analyse(block):  # -> (b, 96, 1948) complex coefficients and their float32 magnitudes
         coefs = nsgt.forward(chunk_signal(x, *block))
-        return coefs, np.abs(coefs).astype(np.float32)
+        return coefs, np.abs(coefs).astype(np.float32, copy=False)
 
     def synthesise(block, coefs, outs):  # masks, one inverse NSGT for the three outputs, write back
         if single_model:
@@ -152,7 +158,7 @@ def separate(x: np.ndarray, model_dir=None, models=None, instrumental: bool = Fa
         else:  # the soft masks on the CDAEs' (32, 390) grid, applied without upsampling them
             masks = soft_masks(outs["percussive"], outs["harmonic"], outs["vocal"])  # COMPONENTS order
             masked = apply_grid_masks(masks, coefs, out=workspace).reshape(-1, *COEF_SHAPE)  # (3b, 96, 1948)
-        signal = nsgt.backward(masked, overwrite=True)  # (3b, 44032) float64
+        signal = nsgt.backward(masked, overwrite=True)  # (3b, 44032) float32 or float64
         lo, hi = block[0] * CHUNK_SIZE, min(block[1] * CHUNK_SIZE, n)
         for comp, sig in zip(COMPONENTS, np.split(signal, len(COMPONENTS))):
             outputs[comp][lo:hi] = sig.reshape(-1)[: hi - lo]

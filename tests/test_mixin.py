@@ -434,3 +434,15 @@ def test_overlapped_separation_equals_serial():
     assert all(o.shape == x.shape for o in overlapped)
     assert all(np.array_equal(a, b) for a, b in zip(serial, overlapped))
     assert sum(float(np.abs(o).sum()) for o in overlapped) > 0
+
+
+def test_single_precision_nsgt_is_float32_close():
+    rng = np.random.default_rng(11)
+    xs = rng.standard_normal((2, CHUNK_SIZE))
+    double, single = transform.batched_nsgt("double"), transform.batched_nsgt("single")
+    cd, cs = double.forward(xs), single.forward(xs)
+    assert cs.dtype == np.complex64 and cs.shape == cd.shape
+    assert np.max(np.abs(cs - cd)) < 1e-5 * np.max(np.abs(cd))
+    rec = single.backward(cs)
+    assert rec.dtype == np.float32 and rec.shape == xs.shape
+    assert np.max(np.abs(rec - xs)) < 1e-5 * np.max(np.abs(xs))
