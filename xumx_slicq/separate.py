@@ -153,14 +153,10 @@ class Separator:
                 out = self.slicqt.backward(blocks, n)                    # (sources, 2, n)
         else:
             from .stft import istft, stft
-            from .wiener import _mix_phase
+            from .wiener import mix_phase
 
             with self._stage("transform"):
-                phased = []
-                for b, xb in enumerate(x):
-                    cos, sin = _mix_phase(xb)
-                    yb = np.stack([ymag[t][b] for t in TARGETS])
-                    phased.append((yb * cos + 1j * (yb * sin)).astype(xb.dtype))
+                phased = [np.stack([ymag[t][b] for t in TARGETS]) * mix_phase(xb) for b, xb in enumerate(x)]
                 y0 = self.slicqt.backward(phased, n)                    # (4, 2, n): mix-phase estimates
             with self._stage("wiener"):
                 mix = stft(audio, self.stft_window)                      # (2, F, T)
