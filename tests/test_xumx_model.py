@@ -183,13 +183,15 @@ def test_state_dict_round_trip_and_strict_errors(fresh, tmp_path):
         bad = dict(state)
         del bad["bucketed_unmixes_bass.7.cdae.4.running_var"]
         np.savez(tmp_path / "bad.npz", **bad)
-        with pytest.raises(xw.StateDictError, match=r"bad\.npz: missing key bucketed_unmixes_bass\.7\.cdae\.4\.running_var$"):
+        missing = r"bad\.npz: missing key bucketed_unmixes_bass\.7\.cdae\.4\.running_var$"
+        with pytest.raises(xw.StateDictError, match=missing):
             xw.load_state_dict(fresh, tmp_path / "bad.npz")
         bad = dict(state, **{"bucketed_unmixes_vocals.51.input_mean": np.zeros(1, np.float32)})
         with pytest.raises(xw.StateDictError, match=r"unexpected key bucketed_unmixes_vocals\.51\.input_mean"):
             xw.load_state_dict(fresh, bad)
         bad = dict(state, **{"bucketed_unmixes_other.1.cdae.6.weight": np.zeros((25, 55, 5, 7), np.float32)})
-        with pytest.raises(xw.StateDictError, match=r"cdae\.6\.weight has shape \(25, 55, 5, 7\), expected \(55, 25, 5, 7\)"):
+        misshaped = r"cdae\.6\.weight has shape \(25, 55, 5, 7\), expected \(55, 25, 5, 7\)"
+        with pytest.raises(xw.StateDictError, match=misshaped):
             xw.load_state_dict(fresh, bad)
         with pytest.raises(xw.StateDictError, match="not found"):
             xw.load_state_dict(fresh, tmp_path / "absent.npz")
@@ -219,8 +221,9 @@ def _np_conv_transpose(x, w, stride, dil):  # ConvTranspose2d, padding 0: x (C, 
     out = np.zeros((o, (h - 1) * stride[0] + dil[0] * (kh - 1) + 1, (wd - 1) * stride[1] + dil[1] * (kw - 1) + 1))
     for i in range(kh):
         for j in range(kw):
-            out[:, i * dil[0]:i * dil[0] + (h - 1) * stride[0] + 1:stride[0],
-                j * dil[1]:j * dil[1] + (wd - 1) * stride[1] + 1:stride[1]] += np.einsum("chw,co->ohw", x, w[:, :, i, j])
+            rows = slice(i * dil[0], i * dil[0] + (h - 1) * stride[0] + 1, stride[0])
+            cols = slice(j * dil[1], j * dil[1] + (wd - 1) * stride[1] + 1, stride[1])
+            out[:, rows, cols] += np.einsum("chw,co->ohw", x, w[:, :, i, j])
     return out
 
 
@@ -245,10 +248,12 @@ def _np_block(x, p):
     return mask[:, :, :s * m].reshape(x.shape) * x, mask
 
 
-@pytest.mark.parametrize("block", [0, 2, 23])
-def test_block_matches_numpy_rederivation(fresh, block):
-    """Our weight conversion (incl. the transposed-conv flip), phase split and growth layer against a
-    direct float64 transcription of PyTorch's layer definitions, with random BN statistics."""
+@pytest.mark.parametrize("block,phases", [(0, True), (2, True), (23, True), (2, False)])
+def test_block_matches_numpy_rederivation(fresh, block, phases, monkeypatch):
+    """Our weight conversion (incl. the transposed-conv flip), phase split (or native dilation) and
+    growth layer against a direct float64 transcription of PyTorch's layer definitions, with random BN
+    statistics."""
+    monkeypatch.setattr(xm, "USE_PHASES", phases)
     before = xw.export_state_dict(fresh)
     state = _random_state(xw.expected_shapes(), seed=10 + block)
     try:
