@@ -135,6 +135,8 @@ def test_too_few_slices_and_bad_shapes(fresh):
         fresh(blocks[:5] + [blocks[6]] + blocks[6:])
     with pytest.raises(ValueError, match="expected a list of 70"):
         fresh(blocks[:69])
+    y64 = fresh([b.astype(np.float64) for b in blocks])  # cast, same numbers
+    assert np.array_equal(np.asarray(y64["bass"][0]), np.asarray(fresh(blocks)["bass"][0]))
 
 
 def test_batchnorm_training_uses_pytorch_statistics():

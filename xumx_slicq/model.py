@@ -178,8 +178,9 @@ def batch_norm(x, gamma, beta, moving_mean, moving_variance, training: bool):
     if not training:
         return ops.batch_normalization(x, moving_mean, moving_variance, axis=-1, offset=beta, scale=gamma,
                                        epsilon=BN_EPSILON)
-    mean, variance = ops.moments(x, axes=list(range(len(x.shape) - 1)))
-    count = ops.cast(ops.prod(ops.shape(x)[:-1]), variance.dtype)
+    from .layers import batch_moments  # over the global batch when training on several replicas
+
+    mean, variance, count = batch_moments(x)
     unbiased = variance * count / ops.maximum(count - 1.0, 1.0)
     moving_mean.assign(moving_mean * (1.0 - BN_MOMENTUM) + mean * BN_MOMENTUM)
     moving_variance.assign(moving_variance * (1.0 - BN_MOMENTUM) + unbiased * BN_MOMENTUM)
@@ -423,11 +424,15 @@ class XUMXSliCQ(keras.Model):
 
 
 def check_blocks(blocks) -> list:
-    """70 blocks of shape (batch, 2, nf_b, S, M_b) with one S >= 3, else a one-line ValueError."""
+    """70 blocks of shape (batch, 2, nf_b, S, M_b) with one S >= 3 (cast to float32), else a one-line
+    ValueError."""
     blocks = list(blocks)
     if len(blocks) != N_BLOCKS:
         raise ValueError(f"expected a list of {N_BLOCKS} sliCQT magnitude blocks, got {len(blocks)}")
     slices = set()
+    for b, x in enumerate(blocks):
+        if keras.backend.standardize_dtype(x.dtype) != "float32":
+            blocks[b] = ops.cast(x, "float32")
     for b, (x, (_, nf, m)) in enumerate(zip(blocks, BLOCKS)):
         shape = tuple(x.shape)
         if len(shape) != 5 or shape[1] != NB_CHANNELS or shape[2] != nf or shape[4] != m:
@@ -452,6 +457,8 @@ def build_model(seed: int | None = None, shared_init: bool = True, targets: Sequ
     """
     model = XUMXSliCQ(targets=targets, seed=seed, use_function=use_function)
     model.build()
+    if len(model.target_names) == len(TARGETS):
+        check_param_counts(model)
     if shared_init and "vocals" in model.target_names:
         copy_target_weights(model, "vocals")
     return model
