@@ -173,7 +173,8 @@ def batch_norm(x, gamma, beta, moving_mean, moving_variance, training: bool):
     """BatchNorm2d over the last axis with PyTorch's semantics (eps 1e-5, momentum 0.1; design §3.6).
 
     Training: normalise with the biased batch variance, update the running variance with the unbiased
-    one (quirk 14), in place on the variables. Inference: the running statistics.
+    one (quirk 14), in place on the variables; statistics of the global batch when replicated
+    (layers.batch_moments). Inference: the running statistics.
     """
     if not training:
         return ops.batch_normalization(x, moving_mean, moving_variance, axis=-1, offset=beta, scale=gamma,
