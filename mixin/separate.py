@@ -238,7 +238,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--single-model", action="store_true",
                    help="each network's magnitude with the mixture phase instead of soft masks")
     p.add_argument("--legacy", action="store_true",
-                   help="reproduce the original exactly: skip the last chunk, buggy --single-model phase")
+                   help="reproduce the original exactly: skip the last chunk, buggy --single-model phase, "
+                        "float64 NSGT (the default path runs it in float32)")
     p.add_argument("--first-prefix", action="store_true",
                    help="name outputs by the part of the input name before the first '_' (as the original)")
     p.add_argument("--block-chunks", type=int, default=DEFAULT_BLOCK_CHUNKS,
@@ -268,7 +269,8 @@ def main(argv=None) -> int:
         def process(path: str, name: str) -> str:
             x, _ = load_audio(path, sr=SAMPLE_RATE, mono=True)
             h, p, v = separate(x[0], bank=bank, single_model=args.single_model, legacy=args.legacy,
-                               block_chunks=args.block_chunks, progress=not args.quiet)
+                               block_chunks=args.block_chunks, progress=not args.quiet,
+                               precision="double" if args.legacy else DEFAULT_PRECISION)  # --legacy: exact
             estimates = {"harmonic": h, "percussive": p, "vocal": v}
             if args.instrumental:
                 del estimates["vocal"]
