@@ -140,3 +140,17 @@ def test_page_in_headless_chromium(page: Path, tmp_path):
         assert errors == [], errors
     finally:
         driver.quit()
+
+
+def test_missing_scores_are_explained_notes():
+    from common.listening import _fmt, _summary_note, _why_undefined
+
+    ref = np.ones((1, 100), np.float32)
+    silent = np.zeros((1, 100), np.float32)
+    assert _fmt(1.234) == "1.23" and _fmt(-0.5) == "-0.50"
+    assert _why_undefined(ref, silent) == "silent estimate"
+    assert _why_undefined(silent, ref) == "silent reference"
+    cell = _fmt(float("nan"), _why_undefined(ref, silent))
+    assert "n/a: silent estimate" in cell and "–" not in cell
+    assert _summary_note("SDR", {"SDR": float("nan")}, {"silent estimate"}) == "undefined on every track (silent estimate)"
+    assert _summary_note("SDRv4", {"SDR": 1.0}, None).startswith("not computed for this system")
