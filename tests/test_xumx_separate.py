@@ -223,3 +223,23 @@ def test_real_tracks_cli(xumx_reference_dir, musdb_sample_wav_tracks, tmp_path):
             audio, rate = sf.read(tmp_path / track.name / f"{target}.wav", always_2d=True)
             assert rate == RATE and audio.shape == (n, 2) and np.all(np.isfinite(audio))
             assert np.sqrt(np.mean(audio ** 2)) > 1e-4
+
+
+# --- the STFT of the STFT-mode Wiener step ----------------------------------------------------------
+
+@pytest.mark.parametrize("window", ["hann", "boxcar"])
+def test_stft_equals_librosa_and_inverts(window):
+    import librosa
+
+    from xumx_slicq import stft
+
+    x = np.random.default_rng(6).standard_normal((2, 30001)).astype(np.float32)
+    win = np.ones(4096, np.float32) if window == "boxcar" else "hann"
+    ours = stft.stft(x, window)
+    ref = librosa.stft(x, n_fft=4096, hop_length=1024, window=win, center=True, pad_mode="reflect")
+    assert ours.shape == ref.shape == (2, 2049, 1 + 30001 // 1024)
+    assert np.max(np.abs(ours - ref)) < 1e-5 * np.max(np.abs(ref))
+    back = stft.istft(ours, 30001, window)
+    assert back.dtype == np.float32 and back.shape == (2, 30001)
+    assert np.max(np.abs(back - librosa.istft(ref, n_fft=4096, hop_length=1024, window=win, length=30001))) < 1e-5
+    assert snr_db(x, back) > 120
