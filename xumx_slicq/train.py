@@ -202,10 +202,6 @@ class Trainer:
 
     def replica_step(self, mix_c, xmag, ymag, stems):
         """One optimiser step on this replica's slice; returns (mse terms (14,), sdr terms (14,))."""
-        import tensorflow as tf
-
-        from . import losses
-
         mse, preds, grads = self.gradients(xmag, ymag)
         self.optimizer.apply(grads, self.model.trainable_variables)
         return mse, _sdr_tensor(mix_c, preds, stems)
@@ -312,6 +308,8 @@ def _session(args, strategy):
             model = build_model(seed=args.seed)   # the vocals network copied into the others (model.py L309-312)
             optimizer = TorchAdam(learning_rate=args.lr, l2=args.weight_decay)
             optimizer.build(model.trainable_variables)
+        # The network has no Keras BatchNormalization layer (this is a no-op): its PyTorch-semantics
+        # BatchNorm takes global-batch statistics itself (layers.batch_moments).
         distribute.sync_batch_norm(model, strategy)
         trainer = Trainer(model, optimizer, strategy, cl_sum=args.cl_sum, mcoef=args.mcoef)
         _SESSIONS[key] = (model, optimizer, trainer, [np.asarray(w) for w in model.weights])
