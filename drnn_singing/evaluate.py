@@ -110,6 +110,9 @@ def main(argv=None) -> int:
     parser.add_argument("--json", type=Path, default=None, help="write the summary + per-clip metrics here")
     parser.add_argument("--threads", type=int, default=0, help="TensorFlow intra-op threads (0 = TF default)")
     args = parser.parse_args(argv)
+    from common.cli import quiet_tensorflow
+
+    quiet_tensorflow()  # TensorFlow's start-up log stays off the terminal
 
     from common.bsseval import BSSEvalError, write_json
     from common.datasets import DatasetError

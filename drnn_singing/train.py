@@ -361,6 +361,9 @@ def train_lbfgs(args, model, gamma: float, train_clips, dev_clips, config: dict)
 
 def main(argv=None) -> int:
     args = parse_args(argv)
+    from common.cli import quiet_tensorflow
+
+    quiet_tensorflow()  # TensorFlow's start-up log stays off the terminal
     from common.datasets import DatasetError
 
     from .features import FeatureError

@@ -148,6 +148,9 @@ def main(argv=None) -> int:
     p.add_argument("--threads", type=int, default=0, help="TensorFlow intra-op threads (0 = default)")
     add_musdb_format_argument(p)
     args = p.parse_args(argv)
+    from common.cli import quiet_tensorflow
+
+    quiet_tensorflow()  # TensorFlow's start-up log stays off the terminal
     import os
 
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")

@@ -265,6 +265,9 @@ def _write_history(out: Path, history: list[dict]) -> None:
 
 def main(argv=None) -> int:
     args = parse_args(argv)
+    from common.cli import quiet_tensorflow
+
+    quiet_tensorflow()  # TensorFlow's start-up log stays off the terminal
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     try:
         from common.audio import AudioError

@@ -123,6 +123,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
+    from common.cli import quiet_tensorflow
+
+    quiet_tensorflow()  # TensorFlow's start-up log stays off the terminal
     from common.audio import AudioError
     from common.datasets import DatasetError
 

@@ -208,6 +208,9 @@ def run(args, extra_callbacks=()) -> dict:
 
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
+    from common.cli import quiet_tensorflow
+
+    quiet_tensorflow()  # TensorFlow's start-up log stays off the terminal
     from common.cli import run_cli
 
     return run_cli(lambda: run(args), errors=(TrainingError, ValueError),  # ValueError: also DistributeError
