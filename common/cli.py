@@ -76,7 +76,7 @@ def add_separate_arguments(parser, *, inputs: str | None = "audio files", weight
                             required=weights_required, help=weights)
     parser.add_argument("--format", choices=OUTPUT_FORMATS, default="wav",
                         help="container of the estimates (default: wav; common.evaluate and "
-                             "common.listening read .wav)")
+                             "common.listening read both)")
     parser.add_argument("--subtype", choices=SUBTYPES, default=None,
                         help="sample format (default: FLOAT for wav, PCM_24 for flac, which has no float)")
     if inputs is not None and name_from_folder:

@@ -82,7 +82,7 @@ def evaluate_folders(dataset: str, root, split: str, systems: dict[str, Path],
     from tqdm import tqdm
 
     from common.audio import load_audio
-    from common.references import iter_tracks, reference_for
+    from common.references import estimate_files, iter_tracks, reference_for
 
     per_track: dict[str, dict] = {name: {} for name in systems}
     tracks = iter_tracks(dataset, root, split, mir1k_mix=mir1k_mix, musdb_format=musdb_format)
@@ -94,7 +94,7 @@ def evaluate_folders(dataset: str, root, split: str, systems: dict[str, Path],
             if not track_dir.is_dir():
                 continue
             references, estimates = {}, {}
-            for wav in sorted(track_dir.glob("*.wav")):
+            for wav in estimate_files(track_dir):
                 reference = reference_for(track, wav.stem)
                 if reference is None:
                     continue

@@ -143,7 +143,7 @@ def build_page(dataset: str, root, split: str, systems: dict[str, Path], out: Pa
     from common.audio import load_audio
     from common.bsseval import write_json
     from common.evaluate import score_track, summarize
-    from common.references import iter_tracks, reference_for
+    from common.references import estimate_files, iter_tracks, reference_for
 
     paper_metric = {name: (paper_metric or {}).get(name, "v3") for name in systems}
     out.mkdir(parents=True, exist_ok=True)
@@ -160,7 +160,7 @@ def build_page(dataset: str, root, split: str, systems: dict[str, Path], out: Pa
         folder = out / "tracks" / slug(track.name)
         estimates: dict[str, dict[str, np.ndarray]] = {}
         for system, track_dir in present.items():
-            for wav in sorted(track_dir.glob("*.wav")):
+            for wav in estimate_files(track_dir):
                 if reference_for(track, wav.stem) is not None:
                     estimates.setdefault(system, {})[wav.stem] = load_audio(
                         wav, sr=track.rate, max_channels=None)[0]

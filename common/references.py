@@ -30,6 +30,22 @@ _TARGET_PARTS: dict[str, tuple[tuple[str, ...], ...]] = {
 }
 
 
+#: Extensions of estimate files, in order of preference (the separate commands' --format wav|flac).
+ESTIMATE_EXTENSIONS = (".wav", ".flac")
+
+
+def estimate_files(track_dir) -> list:
+    """The estimates in a system's ``<track>`` folder: ``<target>.wav`` or ``<target>.flac``, one per target
+    (a WAV wins over a FLAC of the same name), sorted by target name."""
+    from pathlib import Path
+
+    found: dict = {}
+    for ext in ESTIMATE_EXTENSIONS:
+        for path in Path(track_dir).glob(f"*{ext}"):
+            found.setdefault(path.stem, path)
+    return [found[k] for k in sorted(found)]
+
+
 def reference_for(track: Track, target: str) -> np.ndarray | None:
     """The reference signal (channels, samples) of ``target`` in ``track``, or None if the track
     has no such source."""

@@ -94,6 +94,27 @@ def test_evaluate_folders_scores_only_tracks_present(tmp_path):
     assert {r["target"] for r in rows} == {"vocals", "accompaniment"} and rows[0]["tracks"] == 1
 
 
+def test_flac_estimates_are_scored_like_wav(tmp_path):
+    """--format flac output (24-bit PCM) scores as its float WAV twin; a WAV wins over a FLAC of one name."""
+    from common.references import estimate_files
+
+    _mir1k_like(tmp_path / "mir1k", ["Ani_1_01"])
+    stereo, _ = sf.read(tmp_path / "mir1k" / "test" / "Ani_1_01.wav", dtype="float32")
+    voc, acc = 0.5 * (stereo[:, 1] + 0.1 * stereo[:, 0]), 0.5 * (stereo[:, 0] + 0.1 * stereo[:, 1])
+    for kind, sub in (("wav", "FLOAT"), ("flac", "PCM_24")):
+        (tmp_path / kind / "Ani_1_01").mkdir(parents=True)
+        sf.write(tmp_path / kind / "Ani_1_01" / f"vocals.{kind}", voc, RATE, subtype=sub)
+        sf.write(tmp_path / kind / "Ani_1_01" / f"accompaniment.{kind}", acc, RATE, subtype=sub)
+    result = evaluate_folders("mir1k", tmp_path / "mir1k", "test",
+                              {"wav": tmp_path / "wav", "flac": tmp_path / "flac"}, progress=False)
+    a, b = result["tracks"]["wav"]["Ani_1_01"], result["tracks"]["flac"]["Ani_1_01"]
+    assert sorted(b) == ["accompaniment", "vocals"]
+    assert b["vocals"]["SI-SDR"] == pytest.approx(a["vocals"]["SI-SDR"], abs=0.01)
+    sf.write(tmp_path / "flac" / "Ani_1_01" / "vocals.wav", voc, RATE, subtype="FLOAT")
+    assert [p.name for p in estimate_files(tmp_path / "flac" / "Ani_1_01")] == ["accompaniment.flac",
+                                                                              "vocals.wav"]
+
+
 def test_parse_named_dirs():
     named = parse_named_dirs(["a=/x/y", "/p/q/deep"])
     assert str(named["a"]) == "/x/y" and str(named["deep"]) == "/p/q/deep"
