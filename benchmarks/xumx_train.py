@@ -119,9 +119,10 @@ def main(argv=None) -> dict:
     from xumx_slicq.model import random_blocks
 
     blocks = random_blocks(n_slices(30 * 44100), 1)
-    model(blocks)
+    forward = tf.function(lambda xs: model.forward(xs, training=False)["vocals"][1], autograph=False)
+    forward(blocks)
     t0 = time.perf_counter()
-    np.asarray(model(blocks)["vocals"][1])
+    np.asarray(forward(blocks))
     eval_30s = time.perf_counter() - t0
 
     excerpts_per_s = args.batch / (step_s + transform_s)
