@@ -360,3 +360,87 @@ def test_golden_target_swap_is_detected(xumx_reference_dir, golden):
         assert np.abs(est - ref["drums_b01"]).max() < 1e-6 * np.abs(ref["drums_b01"]).max()  # ... by name
     finally:
         xw.load_state_dict(model, xumx_reference_dir / "weights.npz")
+
+
+# --- the eval-mode inference plan (folded BatchNorm, phases on the channel axis) ------------------
+
+def _block_errors(out, ref, x) -> list:
+    """Per trained block: max |out - ref| over the targets / the block's peak (max |input|, max |ref|)."""
+    errs = []
+    for b in range(51):
+        peak = max(np.abs(x[b]).max(), max(np.abs(np.asarray(ref[t][b])).max() for t in TARGETS))
+        errs.append(max(np.abs(np.asarray(out[t][b]) - np.asarray(ref[t][b])).max() for t in TARGETS) / peak)
+    return errs
+
+
+def test_inference_plan_equals_training_graph_in_eval_mode(fresh):
+    """Random weights and BN statistics; batch 2 and two S (one trace per batch, any S): the plan within
+    1e-6 of each block's peak of the training-graph forward in eval mode; pass-through blocks untouched."""
+    before = xw.export_state_dict(fresh)
+    state = _random_state(xw.expected_shapes(), seed=7)
+    for k in state:  # activations of a realistic size: smaller kernels than _random_state's +-0.5
+        if k.endswith(".weight") and ".cdae." in k and not k.split(".cdae.")[1].startswith(("1.", "4.", "7.", "10.")):
+            state[k] = state[k] * 0.3
+    try:
+        xw.load_state_dict(fresh, state)
+        plan = xm.InferencePlan(fresh)
+        for s in (3, 7):
+            x = xm.random_blocks(s, batch=2, seed=s)
+            ref = fresh.forward([np.asarray(b) for b in x], training=False)
+            out = plan(x)
+            assert list(out) == list(TARGETS) and all(len(out[t]) == 70 for t in TARGETS)
+            assert all(tuple(out[t][b].shape) == x[b].shape for t in TARGETS for b in range(70))
+            errs = _block_errors(out, ref, x)
+            assert max(errs) <= 1e-6, (int(np.argmax(errs)), max(errs))
+            assert all(out[t][b] is x[b] for t in TARGETS for b in range(51, 70))
+        assert set(plan._functions) == {2}
+    finally:
+        xw.load_state_dict(fresh, before)
+
+
+def test_inference_plan_folds_the_current_weights_and_restores_grappler(fresh):
+    """The plan re-folds at every call (a weight change is seen at once); the default eager eval call
+    of a function model goes through it; Grappler's global setting is left as it was."""
+    import tensorflow as tf
+
+    model = xm.build_model(seed=3)
+    x = xm.random_blocks(4, batch=1, seed=1)
+    options = tf.config.optimizer.get_experimental_options()
+    first = model(x)
+    assert model._plan is not None and set(model._plan._functions) == {1}
+    assert tf.config.optimizer.get_experimental_options() == options
+    state = _random_state(xw.expected_shapes(), seed=11)
+    for k in state:
+        if k.endswith("running_mean"):
+            state[k] = state[k] * 0.1
+    xw.load_state_dict(model, state)
+    second = model(x)
+    ref = model.forward([np.asarray(b) for b in x], training=False)
+    assert np.abs(np.asarray(first["vocals"][0]) - np.asarray(second["vocals"][0])).max() > 1e-3
+    assert max(_block_errors(second, ref, x)) <= 1e-6
+    # a fold by hand: BN(conv(x, k)) = conv(x, k*s) + t with s = gamma / sqrt(var + eps)
+    net = model.block_net(0)
+    folded = xm.fold_block(net)
+    g = lambda n: net.variable(n).numpy().astype(np.float64)  # noqa: E731
+    s = g("bn1_gamma") / np.sqrt(g("bn1_moving_variance") + BN_EPSILON)
+    np.testing.assert_allclose(folded[2][..., :100], g("conv1") * s, rtol=1e-6, atol=1e-7)
+    np.testing.assert_allclose(folded[2][..., 100:], folded[2][..., :100])  # the odd phase's copy
+    np.testing.assert_allclose(folded[3][:100], g("bn1_beta") - g("bn1_moving_mean") * s, rtol=1e-6, atol=1e-7)
+
+
+def test_build_without_init_then_load_equals_initialised_model(tmp_path):
+    """build_model(init=False) (separate.load_model): same variables and counts, kernels zero; after
+    loading a state dict it is indistinguishable from an initialised model with the same state."""
+    a, b = xm.build_model(seed=5), xm.build_model(init=False)
+    assert [v.path for v in a.weights] == [v.path for v in b.weights]
+    assert xm.count_trainable(b) == PARAMS_TOTAL
+    assert not np.any(b.block_net(2).conv2.numpy()) and np.all(b.block_net(2).bn2_moving_variance.numpy() == 1)
+    state = xw.export_state_dict(a)
+    xw.load_state_dict(b, state)
+    assert all(np.array_equal(v, state[k]) for k, v in xw.export_state_dict(b).items())
+    # a partial (strict=False) load keeps the other targets' current values
+    c = xm.build_model(init=False)
+    xw.load_state_dict(c, {k: v for k, v in state.items() if "_drums." in k}, strict=False)
+    out = xw.export_state_dict(c)
+    assert np.array_equal(out["bucketed_unmixes_drums.1.cdae.3.weight"], state["bucketed_unmixes_drums.1.cdae.3.weight"])
+    assert not np.any(out["bucketed_unmixes_vocals.1.cdae.3.weight"])

@@ -63,7 +63,7 @@ def load_model(weights):
         raise WeightsError(f"{path}: weights file not found; {NO_WEIGHTS}")
     from .model import build_model
 
-    model = build_model()
+    model = build_model(init=False)   # weights are loaded next: no random initialisation
     if path.suffix == ".npz":
         from .weights import load_state_dict
 

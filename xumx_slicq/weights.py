@@ -163,11 +163,12 @@ def load_state_dict(model, source, strict: bool = True) -> None:
         value = np.asarray(state[key])
         if value.shape != shape:
             raise StateDictError(f"{label}: key {key} has shape {value.shape}, expected {shape}")
-        slot = parts.setdefault((id(net), name), [net, name, None])
-        if slot[2] is None:
-            slot[2] = net.split_targets(name, net.variable(name).numpy())
+        slot = parts.setdefault((id(net), name), [net, name, [None] * net.n_targets])
         slot[2][g] = to_keras(value.astype(np.float32))
     for net, name, values in parts.values():
+        if any(v is None for v in values):  # some targets absent (strict=False): keep their current values
+            current = net.split_targets(name, net.variable(name).numpy())
+            values = [c if v is None else v for v, c in zip(values, current)]
         net.variable(name).assign(net.join_targets(name, values))
 
 
