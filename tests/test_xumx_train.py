@@ -165,7 +165,8 @@ def test_train_sampler_recipe(synth_musdb):
 
     train = data.list_tracks(synth_musdb, "train", "train")
     valid = data.list_tracks(synth_musdb, "train", "valid")
-    assert len(train) == 3 and len(valid) == 1  # 4 in train/: musdb's split keeps the validation name apart and valid[0].name not in {t.name for t in train}
+    # 4 tracks in train/: musdb's split keeps the one with a validation name apart
+    assert len(train) == 3 and len(valid) == 1 and valid[0].name not in {t.name for t in train}
     sampler = data.TrainSampler(train, seq_dur=1.0, samples_per_track=2, seed=5)
     assert len(sampler) == 6
     samples = list(sampler.epoch(0))

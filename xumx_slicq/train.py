@@ -349,8 +349,6 @@ def train(args) -> Path:
                          f"or choose another --out")
     if args.resume and not resuming:
         print(f"nothing to resume in {out}; starting a new run", flush=True)
-    ckpt.mkdir(parents=True, exist_ok=True)
-
     train_tracks = data.list_tracks(args.root, *_subset(args.train_subset), args.musdb_format)
     valid_tracks = data.list_tracks(args.root, *_subset(args.valid_subset), args.musdb_format)
     if args.valid_tracks is not None:
@@ -360,6 +358,7 @@ def train(args) -> Path:
     n_batches = -(-len(sampler) // args.batch_size)
     if args.max_batches:
         n_batches = min(n_batches, args.max_batches)
+    ckpt.mkdir(parents=True, exist_ok=True)   # only once the data are found
     print(f"{len(train_tracks)} training tracks ({len(sampler)} excerpts of {args.seq_dur:g} s per epoch, "
           f"{n_batches} batches of {args.batch_size}), {len(valid_tracks)} validation tracks", flush=True)
 
@@ -421,7 +420,8 @@ def train(args) -> Path:
         vbar = tqdm.tqdm(total=len(valid_tracks), desc=f"epoch {epoch} validation", leave=False,
                          disable=args.quiet)
         valid = trainer.validation_loss(
-            validation_tracks(args.root, args.musdb_format, args.valid_tracks, args.valid_subset), progress=lambda _: vbar.update())
+            validation_tracks(args.root, args.musdb_format, args.valid_tracks, args.valid_subset),
+            progress=lambda _: vbar.update())
         vbar.close()
         lr_used = plateau.lr
         plateau.step(valid["loss"])
@@ -441,7 +441,8 @@ def train(args) -> Path:
         state["valid_terms"].append(valid)
         state["lr_history"].append(lr_used)
         state["train_time_history"].append(time.time() - start)
-        state.setdefault("epoch_parts", []).append({"first_batch_s": first_s, "validation_s": time.time() - valid_start})
+        state.setdefault("epoch_parts", []).append({"first_batch_s": first_s,
+                                                    "validation_s": time.time() - valid_start})
         state["plateau"] = plateau.state_dict()
         _save_weights(model, last_path)
         _save_optimizer(optimizer, opt_path)
