@@ -28,12 +28,18 @@ converts every weight to and from the original's PyTorch state dict. Without thi
 small networks made a 49,000-node graph (a minute to trace) and TensorFlow's dilated transposed
 convolution fails on CPU without oneDNN.
 
-Speed (this 2-core machine, shared, 30 s stereo = S 148, batch 1): 2.9 s per forward after the first
-call (the bare grouped convolutions alone: 2.4 s, :func:`time_forward`); the first call traces and
-optimises the graph (~10-20 s, once per process and ``training`` value); eager
+Inference. An eager eval-mode call (``model(blocks)``, what the separator does) runs the
+:class:`InferencePlan`: BatchNorm folded into the convolutions (:func:`fold_block`, from the current
+weights at every call), the time phases on the channel axis, constant shapes, 2,907 graph nodes
+(:func:`plan_block`) instead of the training graph's 13,917. Same numbers as the training graph in eval
+mode within 1e-6 of each block's peak (tests). ``model.use_plan = False`` restores the training graph.
+
+Speed (this 2-core machine, shared, 30 s stereo = S 148, batch 1). Plan: trace ~0.5 s, first call
+~2.3-3.7 s in all, then ~1.3-2.3 s per forward (the load decides whether TensorFlow gets one core or two).
+Training graph in eval mode: trace 7.4 s, first execution 9.8 s, then 2.9 s; eager
 (``use_function=False``): ~9 s. Training: ``model(blocks, training=True)`` under a GradientTape
-(BatchNorm in PyTorch's training semantics); ``weights.export_state_dict(model, values=...)`` names
-gradients as the original's parameters.
+(BatchNorm in PyTorch's training semantics), unchanged; ``weights.export_state_dict(model, values=...)``
+names gradients as the original's parameters.
 """
 from __future__ import annotations
 
@@ -385,14 +391,15 @@ def fold_block(net: BlockNet) -> tuple:
     return tuple(np.ascontiguousarray(w, dtype=np.float32) for w in out)
 
 
-def plan_block(x, weights: tuple, kernel: tuple, m: int, n_targets: int) -> list:
+def plan_block(x, weights: tuple, kernel: tuple, m: int, n_targets: int):
     """Eval-mode forward of one block for every target, with the weights of :func:`fold_block`.
 
-    x: (B, 2, nf, S, M) with a static batch B -> n_targets estimates (B, 2, nf, S, M). The same numbers as
-    ``BlockNet.forward(x, training=False)`` (to float rounding) in about 30 graph ops: every reshape has
-    constant shapes (S is the only unknown and always the one -1), the even/odd time phases of the
-    dilation-(1, 2) convolutions are a free reshape of the time axis into channels (a frame 2v+p sits at
-    position v in channel chunk p), BatchNorm is in the kernels and biases, and conv + bias + ReLU fuse.
+    x: (B, 2, nf, S, M) with a static batch B -> the G estimates stacked, (G, B, 2, nf, S, M). The same numbers as
+    ``BlockNet.forward(x, training=False)`` (to float rounding) in 31 graph ops plus 13 constants: every
+    reshape has a constant shape (S is the only unknown and always the one -1), the even/odd time phases of
+    the dilation-(1, 2) convolutions are a free reshape of the time axis into channels (a frame 2v+p sits
+    at position v in channel chunk p; 2G groups), BatchNorm is in the kernels and biases, and the
+    transposed convolutions' zero padding is the convolutions' own explicit padding.
     """
     import tensorflow as tf
 
@@ -409,29 +416,29 @@ def plan_block(x, weights: tuple, kernel: tuple, m: int, n_targets: int) -> list
     h = tf.reshape((h + mean) * scale, (batch, nf, -1, groups * c))     # channels (phase, target, stereo)
 
     def conv(h, k, t, pad: bool):
-        if pad:  # ConvTranspose2d(stride 1) = correlation with the flipped kernel on the padded input
-            h = tf.pad(h, [[0, 0], [kf - 1, kf - 1], [kt - 1, kt - 1], [0, 0]])
-        h = tf.nn.conv2d(h, k, strides=1, padding="VALID")
-        return tf.nn.relu(tf.nn.bias_add(h, t))
+        # ConvTranspose2d(stride 1) = correlation with the flipped kernel on the zero-padded input
+        padding = [[0, 0], [kf - 1, kf - 1], [kt - 1, kt - 1], [0, 0]] if pad else "VALID"
+        return tf.nn.relu(tf.nn.bias_add(tf.nn.conv2d(h, k, strides=1, padding=padding), t))
 
     h = conv(h, k1, t1, False)
     h = conv(h, k2, t2, False)
     h = conv(h, k3, t3, True)
     h = conv(h, k4, t4, True)                                            # (B, nf, T/2, (phase, G, 2))
     h = tf.reshape(h, (batch, nf, -1, g * c))                            # back to frames: (B, nf, T, G*2)
-    h = tf.pad(h, [[0, 0], [0, 0], [1, 1], [0, 0]])
-    y = tf.nn.bias_add(tf.nn.conv2d(h, kg, strides=1, padding="VALID"), tg)  # (B, nf, T+1, (G, parity, 2))
+    y = tf.nn.conv2d(h, kg, strides=1, padding=[[0, 0], [0, 0], [1, 1], [0, 0]])  # one zero frame each side
+    y = tf.nn.bias_add(y, tg)                                            # (B, nf, T+1, (G, parity, 2))
     # growth frame 2u+parity; keep the first S*M frames (u < S*M/2 = T+1 - (M/2+1)), cut into (S, M)
     y = tf.sigmoid(y[:, :, :-(m // 2 + 1)])
     y = tf.reshape(y, (batch, nf, -1, m // 2, g, 2, c))                  # (B, nf, S, M/2, G, parity, out)
     y = tf.transpose(y, (4, 0, 6, 1, 2, 3, 5))                           # (G, B, out, nf, S, M/2, parity)
-    y = tf.reshape(y, (g, batch, c, nf, -1, m)) * x                      # masks * mixture
-    return tf.unstack(y, g, axis=0)
+    return tf.reshape(y, (g, batch, c, nf, -1, m)) * x                   # masks * mixture
 
 
-#: Whether Grappler optimises the plan's graph when it is first run. Off: the first call of a 30 s song
-#: takes ~2 s less (Grappler's passes over ~3,000 nodes on 2 busy cores), and the steady state measured the
-#: same (conv + bias + ReLU unfused; the convolutions dominate).
+#: Whether Grappler optimises the plan's graph. Off (measured on 2 shared cores, 30 s song): the first
+#: call takes ~0.5-0.8 s less (2.3-2.8 s against 2.8-3.6 s) and later calls the same within noise (conv,
+#: bias and ReLU then run unfused; the convolutions dominate). The switch is TensorFlow's process-wide
+#: optimizer option, set for the duration of each plan call (the instantiated function is cached per
+#: setting) and restored afterwards.
 OPTIMIZE_PLAN = False
 
 
@@ -453,9 +460,11 @@ class InferencePlan:
     """Eval-mode forward of a :class:`XUMXSliCQ` as one tf.function per batch size.
 
     Each call folds the model's current weights (:func:`fold_block`, ~0.1 s, so weight changes are always
-    seen) and runs only the 51 trained blocks (the 19 pass-through blocks return their input). The graph
-    holds ~1,600 ops against ~14,000 for the training-graph forward, so it traces and optimises several
-    times faster; S is dynamic, the batch static (one trace per batch size).
+    seen: training's validation calls go through here too) and runs only the 51 trained blocks (the 19
+    pass-through blocks return their input tensors). The graph holds 2,907 nodes (663 of them the inputs
+    and folded weights) against 13,917 for the training graph, so it traces in ~0.5 s instead of 7.4 s;
+    S is dynamic, the batch static (one trace per batch size). It runs with Grappler off
+    (:data:`OPTIMIZE_PLAN`).
     """
 
     def __init__(self, model: "XUMXSliCQ"):
@@ -484,6 +493,8 @@ class InferencePlan:
 
     def __call__(self, blocks: Sequence) -> dict:
         """blocks: 70 float32 tensors (B, 2, nf, S, M) (checked by the caller) -> {target: [70 tensors]}."""
+        import tensorflow as tf
+
         model = self.model
         weights = self.weights()
         xs = [blocks[b] for b in model.trained_blocks]
@@ -494,8 +505,8 @@ class InferencePlan:
             with nullcontext() if OPTIMIZE_PLAN else _grappler_off():
                 results = fn(xs, weights)
         out = {t: list(blocks) for t in model.target_names}
-        for b, estimates in zip(model.trained_blocks, results):
-            for t, y in zip(model.target_names, estimates):
+        for b, stacked in zip(model.trained_blocks, results):
+            for t, y in zip(model.target_names, tf.unstack(stacked)):
                 out[t][b] = y
         return out
 
