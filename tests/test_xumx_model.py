@@ -402,13 +402,16 @@ def test_inference_plan_folds_the_current_weights_and_restores_grappler(fresh):
     """The plan re-folds at every call (a weight change is seen at once); the default eager eval call
     of a function model goes through it; Grappler's global setting is left as it was."""
     import tensorflow as tf
+    from tensorflow.python.eager import context
 
     model = xm.build_model(seed=3)
     x = xm.random_blocks(4, batch=1, seed=1)
-    options = tf.config.optimizer.get_experimental_options()
+    options, call_options = tf.config.optimizer.get_experimental_options(), context.context().function_call_options
     first = model(x)
     assert model._plan is not None and set(model._plan._functions) == {1}
+    # Grappler is switched off for the plan's call only (other tf.functions keep their instantiation)
     assert tf.config.optimizer.get_experimental_options() == options
+    assert context.context().function_call_options is call_options
     state = _random_state(xw.expected_shapes(), seed=11)
     for k in state:
         if k.endswith("running_mean"):

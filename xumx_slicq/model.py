@@ -436,24 +436,34 @@ def plan_block(x, weights: tuple, kernel: tuple, m: int, n_targets: int):
 
 #: Whether Grappler optimises the plan's graph. Off (measured on 2 shared cores, 30 s song): the first
 #: call takes ~0.5-0.8 s less (2.3-2.8 s against 2.8-3.6 s) and later calls the same within noise (conv,
-#: bias and ReLU then run unfused; the convolutions dominate). The switch is TensorFlow's process-wide
-#: optimizer option, set for the duration of each plan call (the instantiated function is cached per
-#: setting) and restored afterwards.
+#: bias and ReLU then run unfused; the convolutions dominate). The switch is this thread's function-call
+#: options, set for the duration of each plan call and restored afterwards (:func:`_grappler_off`).
 OPTIMIZE_PLAN = False
 
 
 @contextmanager
 def _grappler_off():
-    """Graph optimisations off while a function is first instantiated (the setting is read then and
-    kept by the instantiated function); the previous setting is restored afterwards."""
-    import tensorflow as tf
+    """Graph optimisations off for the functions this thread calls inside the block, through the
+    thread-local function-call options (TensorFlow's eager context; the process-wide optimizer option would
+    make every other tf.function, e.g. a training step, re-instantiate after the call). The previous
+    options object is put back afterwards. Without that internal API: nothing changes (Grappler runs)."""
+    try:
+        from tensorflow.core.protobuf import config_pb2
+        from tensorflow.python.eager import context
 
-    before = tf.config.optimizer.get_experimental_options().get("disable_meta_optimizer", False)
-    tf.config.optimizer.set_experimental_options({"disable_meta_optimizer": True})
+        ctx = context.context()
+        before = ctx.function_call_options
+        config = config_pb2.ConfigProto.FromString(before.config_proto_serialized)
+        config.graph_options.rewrite_options.disable_meta_optimizer = True
+        options = context.FunctionCallOptions(executor_type=before.executor_type, config_proto=config)
+    except Exception:  # noqa: BLE001 -- an internal API; fall back to the default behaviour
+        yield
+        return
+    ctx.function_call_options = options
     try:
         yield
     finally:
-        tf.config.optimizer.set_experimental_options({"disable_meta_optimizer": before})
+        ctx.function_call_options = before
 
 
 class InferencePlan:
