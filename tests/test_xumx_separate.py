@@ -97,6 +97,17 @@ def test_wiener_scale_factor_and_sum_of_sources():
     assert np.max(np.abs(joint[1] - alone)) < 1e-9 * np.abs(x2).max()
 
 
+def test_identical_channels_stay_finite():
+    """A mono file duplicated to stereo makes every covariance singular; float32 cancellation must not
+    turn the regularised determinant into 0 (NaN)."""
+    rng = np.random.default_rng(7)
+    v, x = _random_case(rng, n_ch=1, n_f=50, n_t=60, scale=50.0)
+    x2, v2 = np.repeat(x, 2, axis=0).astype(np.complex64), np.repeat(v, 2, axis=1).astype(np.float32)
+    y = wiener.wiener(v2, x2)
+    assert np.all(np.isfinite(y)) and np.allclose(y[:, 0], y[:, 1], rtol=1e-4, atol=1e-4)
+    assert 10 * np.log10(np.sum(np.abs(x2) ** 2) / np.sum(np.abs(y.sum(axis=0) - x2) ** 2)) > 60
+
+
 def test_wiener_float32_stays_float32():
     rng = np.random.default_rng(2)
     v, x = _random_case(rng)

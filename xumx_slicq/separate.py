@@ -159,7 +159,7 @@ class Separator:
                 phased = [np.stack([ymag[t][b] for t in TARGETS]) * mix_phase(xb) for b, xb in enumerate(x)]
                 y0 = self.slicqt.backward(phased, n)                    # (4, 2, n): mix-phase estimates
             with self._stage("wiener"):
-                mix = stft(audio, self.stft_window)                      # (2, F, T)
+                mix = stft(audio, self.stft_window)                   # (2, F, T)
                 v = np.abs(stft(y0.astype(np.float32), self.stft_window))  # (4, 2, F, T)
                 spec = np.empty((len(self.names),) + mix.shape, dtype=mix.dtype)
                 for start in range(0, mix.shape[-1], self.wiener_win_len):
