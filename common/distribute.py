@@ -196,6 +196,21 @@ def make_strategy(kind: str, environ=None):
     return strategy
 
 
+def start(kind: str, out, resume: bool, batch_size: int, threads: int | None = None):
+    """What every training CLI does first: the CPU thread count (``threads``, optional), the strategy of
+    ``--distribute kind`` (the program's first TensorFlow op), the global-batch check, and the folder this
+    worker writes to (``out`` on the chief, a temporary folder on the others). Returns (strategy, folder).
+    """
+    if threads:
+        import tensorflow as tf
+
+        tf.config.threading.set_intra_op_parallelism_threads(threads)
+        tf.config.threading.set_inter_op_parallelism_threads(threads)
+    strategy = make_strategy(kind)
+    check_global_batch(batch_size, strategy)
+    return strategy, output_folder(out, strategy, resume)
+
+
 def _report_lost_peers(cluster: Cluster) -> None:
     """When another worker stops (an error, Ctrl-C, a lost machine), TensorFlow aborts this worker's
     collectives with UnavailableError (seen here within seconds); report that as one line, exit status 2."""

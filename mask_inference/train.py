@@ -126,17 +126,12 @@ def model_config(args, rate: int) -> dict:
 def train(args) -> Path:
     """Run (or resume) training as described by ``args``; returns the path of model.weights.h5."""
     import keras
-    import tensorflow as tf
 
     from . import data
     from .model import build_model
 
-    if args.threads:
-        tf.config.threading.set_intra_op_parallelism_threads(args.threads)
-        tf.config.threading.set_inter_op_parallelism_threads(args.threads)
-    strategy = distribute.make_strategy(args.distribute)   # before any other TensorFlow op
-    distribute.check_global_batch(args.batch_size, strategy)
-    out = distribute.output_folder(args.out, strategy, args.resume)   # the chief: --out; other workers: a temp folder
+    # threads, the strategy (the first TensorFlow op), the global batch, this worker's folder
+    strategy, out = distribute.start(args.distribute, args.out, args.resume, args.batch_size, args.threads)
     ckpt_dir = out / "checkpoints"
     last_path, state_path = ckpt_dir / "last.keras", ckpt_dir / "state.json"
     if last_path.exists() and not args.resume:

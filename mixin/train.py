@@ -182,9 +182,7 @@ def run(args, extra_callbacks=()) -> dict:
     """Train the requested components (order percussive, harmonic, vocal); returns {component: state}."""
     from .data import DataConfig, index_stems
 
-    strategy = distribute.make_strategy(args.distribute)   # before any other TensorFlow op
-    distribute.check_global_batch(args.batch_size, strategy)
-    folder = distribute.output_folder(args.workdir, strategy, args.resume)
+    strategy, folder = distribute.start(args.distribute, args.workdir, args.resume, args.batch_size)
     if str(folder) != str(args.workdir):  # a non-chief worker: the same run, written to its temporary folder
         args = argparse.Namespace(**{**vars(args), "workdir": str(folder)})
     if args.seed is not None:

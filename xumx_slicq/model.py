@@ -85,7 +85,6 @@ USE_PHASES = True
 def grouped_conv_supported() -> bool:
     """Whether TensorFlow here can run *and differentiate* grouped convolutions (GPU, or CPU with oneDNN,
     TensorFlow's default on x86; plain-Eigen CPU builds run them forward only). Probed once."""
-    global _GROUPED_OK
     if _GROUPED_OK is None:
         import threading
 
@@ -758,7 +757,7 @@ def bare_conv_function(model: XUMXSliCQ):
     def run(batch, n_slices):
         total = []
         for net in nets:
-            g, (kf, kt), c = net.n_targets, net.kernel, NB_CHANNELS
+            g, c = net.n_targets, NB_CHANNELS
             half_t = (n_slices + 1) * (net.m // 4)  # T/2 per phase
             h = tf.zeros(tf.stack([2 * batch, net.nf, half_t, g * c]))
             h = _conv(h, net.conv1, g)

@@ -323,15 +323,7 @@ def _session(args, strategy):
 
 def train(args) -> Path:
     """Run (or resume) the recipe; returns the path of the best weights."""
-    if args.threads:
-        import tensorflow as tf
-
-        tf.config.threading.set_intra_op_parallelism_threads(args.threads)
-        tf.config.threading.set_inter_op_parallelism_threads(args.threads)
-    strategy = distribute.make_strategy(args.distribute)   # before any other TensorFlow op
-    distribute.check_global_batch(args.batch_size, strategy)
-    out = distribute.output_folder(args.out, strategy, args.resume)
-    import keras
+    strategy, out = distribute.start(args.distribute, args.out, args.resume, args.batch_size, args.threads)
     import tqdm
 
     from common.datasets import iter_musdb

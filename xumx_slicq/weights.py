@@ -138,8 +138,6 @@ def load_state_dict(model, source, strict: bool = True) -> None:
 
     strict: every expected key present with its shape, no other key (else one-line StateDictError).
     """
-    from keras import ops
-
     label = str(source) if isinstance(source, (str, os.PathLike)) else "<state dict>"
     state = read_state_dict(source) if isinstance(source, (str, os.PathLike)) else dict(source)
     entries = key_map(model)
