@@ -171,7 +171,9 @@ def run_batch(inputs, names, process: Callable[[str, str], str | None], *, quiet
 def quiet_tensorflow() -> None:
     """Keep TensorFlow's start-up log off the terminal; call before TensorFlow is imported.
 
-    TF_CPP_MIN_LOG_LEVEL=2 (unless set) hides TensorFlow's C++ info and warning lines, but since
+    TF_CPP_MIN_LOG_LEVEL=3 (unless set) hides TensorFlow's C++ info, warning and non-fatal error lines
+    (e.g. oneDNN's "supports DT_INT32 only on platforms with AVX-512" during training; real failures
+    still reach the user as Python exceptions), but since
     TF 2.17 the lines written while its libraries load (absl's "All log messages before
     absl::InitializeLog() ..." banner, the oneDNN notice, the CPU-feature notice, CUDA factory
     registration) ignore it (tensorflow/tensorflow#100442). So the import of ``tensorflow``, whenever
@@ -187,7 +189,7 @@ def quiet_tensorflow() -> None:
 
     if os.environ.get("TF_CPP_MIN_LOG_LEVEL") == "0":
         return
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     warnings.filterwarnings("ignore", module=r"(tensorflow|tf_keras|keras|absl|google\.protobuf)(\.|$)")
     logging.getLogger("tensorflow").setLevel(logging.ERROR)
     if "tensorflow" not in sys.modules and not any(isinstance(f, _QuietImport) for f in sys.meta_path):
