@@ -21,6 +21,7 @@ import time
 from pathlib import Path
 
 from common import distribute
+from common.runs import save_weights_atomic as _save_weights_atomic
 
 from . import params as P
 
@@ -55,12 +56,6 @@ def _git_revision() -> str:
 def _write_text_atomic(path: Path, text: str) -> None:
     tmp = path.with_name(path.name + ".tmp")
     tmp.write_text(text)
-    os.replace(tmp, path)
-
-
-def _save_weights_atomic(model, path: Path) -> None:
-    tmp = path.with_name(path.name.replace(".weights.h5", ".tmp.weights.h5"))
-    model.save_weights(str(tmp))
     os.replace(tmp, path)
 
 

@@ -27,6 +27,7 @@ import time
 from pathlib import Path
 
 from common import distribute
+from common.runs import save_weights_atomic
 
 from . import params
 
@@ -193,9 +194,7 @@ def train(args) -> Path:
                                      "time": time.time()})
             if state["best_val"] is None or val < state["best_val"]:
                 state.update(best_val=val, best_epoch=epoch + 1, wait=0, lr_wait=0)
-                tmp = out / "best.tmp.weights.h5"
-                self.model.save_weights(tmp)
-                os.replace(tmp, out / "best.weights.h5")
+                save_weights_atomic(self.model, out / "best.weights.h5")
             else:
                 state["wait"] += 1
                 state["lr_wait"] += 1
@@ -234,12 +233,9 @@ def train(args) -> Path:
         del dataset
         gc.collect()
     source = out / "best.weights.h5" if args.select == "best" else None
-    final = out / "model.weights.h5"
-    tmp = out / "model.tmp.weights.h5"
     if source is not None and source.exists():
         train_model.load_weights(source)
-    train_model.save_weights(tmp)
-    os.replace(tmp, final)
+    final = save_weights_atomic(train_model, out / "model.weights.h5")
     summary = {"iterations": state["epoch"] * args.steps_per_epoch, "best_epoch": state["best_epoch"],
                "best_val_loss": state["best_val"], "selected": args.select,
                "final_val_loss": state["history"][-1]["val_loss"] if state["history"] else None}

@@ -37,6 +37,7 @@ from pathlib import Path
 import numpy as np
 
 from common import distribute
+from common.runs import save_weights_atomic as _save_weights
 from common.cli import quiet_tensorflow, run_cli
 from common.datasets import add_musdb_format_argument
 
@@ -92,12 +93,6 @@ def _write_json(path: Path, obj) -> None:
     fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".json")
     with os.fdopen(fd, "w") as f:
         json.dump(obj, f, indent=2, default=str)
-    os.replace(tmp, path)
-
-
-def _save_weights(model, path: Path) -> None:
-    tmp = path.with_name(path.name.replace(".weights.h5", ".tmp.weights.h5"))
-    model.save_weights(str(tmp))
     os.replace(tmp, path)
 
 
