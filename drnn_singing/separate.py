@@ -100,14 +100,26 @@ def separate_signal(separator: Separator, mixture: np.ndarray, block_frames: int
     """mixture (samples,) at 16 kHz -> {"accompaniment", "vocals"}: (samples,) float32 each.
 
     Mixture-phase resynthesis; samples past the last full frame (and the attenuated edges) are
-    what the uncentred framing leaves: the outputs are zero-padded to the input length.
+    what the uncentred framing leaves: the outputs are zero-padded to the input length. A silent
+    input gives silent outputs; an input shorter than one frame is zero-padded (half a frame in
+    front) and the outputs cropped back to its length.
     """
     mixture = np.asarray(mixture, np.float32)
+    length = mixture.size
+    if not np.any(mixture):  # silence (or nothing): both sources are silent, as in the other systems
+        if masks is not None:
+            masks.update(accompaniment=np.zeros((P.N_BINS, 1), np.float32), vocals=np.zeros((P.N_BINS, 1), np.float32))
+        return {"accompaniment": np.zeros(length, np.float32), "vocals": np.zeros(length, np.float32)}
+    offset = 0
+    if length < P.N_FFT:
+        # Shorter than one frame: half a frame of zeros in front and enough behind that every input
+        # sample lies where two sin^2 windows overlap-add to one; cropped back below.
+        offset = P.N_FFT // 2
+        total = P.N_FFT + P.HOP * int(np.ceil(length / P.HOP))
+        mixture = np.pad(mixture, (offset, total - offset - length))
     scale = 1.0
     if normalize:
         rms = float(np.sqrt(np.mean(np.square(mixture, dtype=np.float64))))
-        if rms == 0.0:
-            raise F.FeatureError("the input is silent; nothing to separate")
         scale = REFERENCE_RMS / rms
     music, voice, spec = separate_magnitudes(separator, mixture * scale, block_frames)
     if masks is not None:  # the soft masks the network applied, (513, T) each, for plots
@@ -115,10 +127,8 @@ def separate_signal(separator: Separator, mixture: np.ndarray, block_frames: int
         masks.update(accompaniment=(music / total).T, vocals=(voice / total).T)
     out = {}
     for name, mag in (("accompaniment", music), ("vocals", voice)):
-        wave = F.resynthesize(mag, spec) / scale
-        padded = np.zeros(mixture.size, np.float32)
-        padded[:min(wave.size, mixture.size)] = wave[:mixture.size]
-        out[name] = padded
+        wave = F.resynthesize(mag, spec)[offset:offset + length] / scale
+        out[name] = np.pad(wave, (0, length - wave.size)).astype(np.float32)
     return out
 
 
@@ -150,9 +160,6 @@ def main(argv=None) -> int:
 
         def process(path: str, name: str) -> str:
             audio, _ = load_audio(path, sr=P.SAMPLE_RATE, mono=True, max_channels=64)
-            if audio.shape[1] < P.N_FFT:
-                raise F.FeatureError(f"{path}: {audio.shape[1]} samples at 16 kHz, shorter than one "
-                                     f"{P.N_FFT}-sample frame")
             masks = {} if args.plots else None
             sources = separate_signal(separator, audio[0], args.block_frames, masks=masks)
             for source, wave in sources.items():

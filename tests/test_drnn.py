@@ -397,3 +397,41 @@ def test_init_weights_warm_start(tmp_path):
         np.testing.assert_array_equal(a, b)
     with pytest.raises(TrainingError, match="holds"):
         init_from(build_model("dnn", hidden=8), "dnn", 8, 3, tmp_path)
+
+
+def test_separate_silent_and_shorter_than_one_frame(tmp_path, capsys):
+    """A silent input gives silent outputs (exit 0); an input shorter than one 1024-sample frame is
+    padded and its outputs have its length. With a 'network' that gives all of the mixture to the
+    accompaniment, the short input comes back whole (the padding keeps it off the attenuated edges)."""
+    import soundfile as sf
+    from drnn_singing import separate
+    from drnn_singing.model import build_model
+
+    class AllToMusic:  # __call__(features (T, 3*513), block) -> (T, 1026) = [mixture magnitude, 0]
+        def __call__(self, feats, block_frames=0):
+            centre = feats[:, 513:1026]
+            return np.concatenate([centre, np.zeros_like(centre)], axis=1)
+
+    rng = np.random.default_rng(3)
+    for length in (1, 300, 512, 1023):
+        short = (0.1 * rng.standard_normal(length)).astype(np.float32)
+        out = separate.separate_signal(AllToMusic(), short)
+        assert out["accompaniment"].shape == out["vocals"].shape == (length,)
+        np.testing.assert_allclose(out["accompaniment"], short, atol=2e-6)
+        assert not np.any(out["vocals"])
+    out = separate.separate_signal(AllToMusic(), np.zeros(5000, np.float32))
+    assert out["vocals"].shape == (5000,) and not np.any(out["vocals"]) and not np.any(out["accompaniment"])
+
+    model = build_model("drnn2", hidden=8)
+    model.save_weights(str(tmp_path / "model.weights.h5"))
+    (tmp_path / "config.json").write_text(json.dumps({"arch": "drnn2", "hidden": 8}))
+    sf.write(tmp_path / "silent.wav", np.zeros((24000, 2), np.float32), 44100)
+    sf.write(tmp_path / "short.wav", (0.1 * rng.standard_normal(700)).astype(np.float32), 16000)
+    assert separate.main([str(tmp_path / "silent.wav"), str(tmp_path / "short.wav"), "--weights", str(tmp_path),
+                          "--outdir", str(tmp_path / "sep")]) == 0
+    assert "Traceback" not in capsys.readouterr().err
+    silent_vocals, rate = sf.read(tmp_path / "sep" / "silent" / "vocals.wav")
+    assert rate == 16000 and silent_vocals.shape == (8708,) and not np.any(silent_vocals)  # 24000 at 44.1 kHz -> ceil(24000 * 160 / 441)
+    for source in ("vocals", "accompaniment"):
+        wave, _ = sf.read(tmp_path / "sep" / "short" / f"{source}.wav")
+        assert wave.shape == (700,) and np.all(np.isfinite(wave))
