@@ -298,4 +298,6 @@ class _CallableModule(types.ModuleType):
 sys.modules[__name__].__class__ = _CallableModule
 
 if __name__ == "__main__":
-    sys.exit(main())
+    from common.cli import exit_now
+
+    exit_now(main())

@@ -186,13 +186,46 @@ def test_cli_without_weights_is_one_line(tmp_path, capsys):
     assert "nope.npz" in capsys.readouterr().err
 
 
+def test_load_network_equals_the_keras_model(random_separator, tmp_path):
+    """load_network (the separate command's loader: no Keras model) gives the same outputs as the Keras
+    model, bit for bit, from a state dict .npz, from a run folder's model.weights.h5 and from the h5 file;
+    an .h5 of another layout is not misread (read_keras_weights -> None) but loaded through Keras."""
+    import h5py
+
+    from xumx_slicq.model import random_blocks
+    from xumx_slicq.separate import WeightsError, load_network
+    from xumx_slicq.weights import export_state_dict, read_keras_weights
+
+    model = random_separator.model
+    for net in model.block_nets:  # non-trivial BatchNorm statistics, so the folding is exercised
+        rng = np.random.default_rng(net.block)
+        net.bn2_moving_mean.assign(rng.normal(0, 0.1, net.bn2_moving_mean.shape).astype(np.float32))
+        net.bn3_moving_variance.assign(rng.uniform(0.5, 2, net.bn3_moving_variance.shape).astype(np.float32))
+    np.savez(tmp_path / "state.npz", **export_state_dict(model))
+    (tmp_path / "run").mkdir()
+    model.save_weights(str(tmp_path / "run" / "model.weights.h5"))
+    x = random_blocks(5, seed=9)
+    expected = model(x)
+    for source in (tmp_path / "state.npz", tmp_path / "run", tmp_path / "run" / "model.weights.h5"):
+        out = load_network(source)(x)
+        assert list(out) == list(params.TARGETS)
+        assert all(np.array_equal(np.asarray(out[t][b]), np.asarray(expected[t][b]))
+                   for t in params.TARGETS for b in range(70)), source
+    with h5py.File(tmp_path / "other.weights.h5", "w") as f:
+        f.create_dataset("vars/0", data=np.zeros(3))
+    assert read_keras_weights(tmp_path / "other.weights.h5") is None
+    with pytest.raises(WeightsError, match="other.weights.h5: not xumx-sliCQ weights"):
+        load_network(tmp_path / "other.weights.h5")
+
+
 # --- against the original code (seeded weights) --------------------------------------------------
 
 @pytest.fixture(scope="module")
 def reference_model(xumx_reference_dir):
-    from xumx_slicq.separate import load_model
+    """The seeded weights as the separate command loads them (no Keras model; equal to it: test above)."""
+    from xumx_slicq.separate import load_network
 
-    return load_model(xumx_reference_dir / "weights.npz")
+    return load_network(xumx_reference_dir / "weights.npz")
 
 
 @pytest.mark.parametrize("mode,key", [("stft", "stft"), ("slicq", "slicqt")])

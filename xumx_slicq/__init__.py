@@ -3,15 +3,16 @@ per-block convolutional denoising autoencoders for the four MUSDB18 targets, and
 
 Public API (TensorFlow is imported only when a model is needed):
     separate(audio, rate=44100, weights=...) -> {"vocals"|"drums"|"bass"|"other": (2, samples) float32}
-    Separator(model, wiener="stft"|"slicq", ...)   reusable separator (one model, many songs)
-    load_model(weights), build_model()             the 6,671,856-parameter network
+    Separator(network, wiener="stft"|"slicq", ...) reusable separator (one network, many songs)
+    load_network(weights)                          the networks for separation (eval mode, fast to load)
+    load_model(weights), build_model()             the 6,671,856-parameter Keras network (trainable)
     get_slicqt()                                   the transform (forward / backward)
 """
 from __future__ import annotations
 
 
 def __getattr__(name):
-    if name in ("separate", "Separator", "load_model"):
+    if name in ("separate", "Separator", "load_model", "load_network"):
         from . import separate as _separate
 
         return getattr(_separate, name)

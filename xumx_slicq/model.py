@@ -46,7 +46,7 @@ from __future__ import annotations
 import math
 import time
 from contextlib import contextmanager, nullcontext
-from typing import Sequence
+from typing import Callable, Mapping, Sequence
 
 import numpy as np
 
@@ -194,6 +194,26 @@ def batch_norm(x, gamma, beta, moving_mean, moving_variance, training: bool):
     return ops.batch_normalization(x, mean, variance, axis=-1, offset=beta, scale=gamma, epsilon=BN_EPSILON)
 
 
+def target_axes() -> dict:
+    """{weight name: (axis, size of one target's chunk along it)} of a :class:`BlockNet`'s stacked weights,
+    in the order ``BlockNet.build`` creates them."""
+    c1, c2 = CHANNELS
+    axes = {"input_mean": (0, 1), "input_scale": (0, 1), "conv1": (3, c1), "conv2": (3, c2),
+            "deconv1": (3, c1), "deconv2": (3, NB_CHANNELS), "growth_kernel": (0, 1),
+            "growth_bias": (0, NB_CHANNELS)}
+    for bn, c in BN_LAYERS:
+        for part in BN_PARTS:
+            axes[f"{bn}_{part}"] = (0, c)
+    return axes
+
+
+def join_targets(name: str, parts: Sequence) -> np.ndarray:
+    """Per-target arrays of weight ``name`` -> the stacked array a :class:`BlockNet` holds."""
+    axis, size = target_axes()[name]
+    parts = [np.expand_dims(p, axis) if size == 1 else np.asarray(p) for p in parts]
+    return np.concatenate(parts, axis=axis)
+
+
 class BlockNet(keras.layers.Layer):
     """Block b of every target: G independent CDAEs (OpenUnmixTimeBucketCDAE) sharing one graph.
 
@@ -215,14 +235,8 @@ class BlockNet(keras.layers.Layer):
         self.kernel = kernel_size(nf, m)
         self.seed = seed
         self.init = init  # False: kernels and growth bias start at zero (weights about to be loaded)
-        c1, c2 = CHANNELS
         #: variable name -> (axis, size of one target's chunk along it)
-        self.target_axes = {"input_mean": (0, 1), "input_scale": (0, 1), "conv1": (3, c1), "conv2": (3, c2),
-                            "deconv1": (3, c1), "deconv2": (3, NB_CHANNELS), "growth_kernel": (0, 1),
-                            "growth_bias": (0, NB_CHANNELS)}
-        for bn, c in BN_LAYERS:
-            for part in BN_PARTS:
-                self.target_axes[f"{bn}_{part}"] = (0, c)
+        self.target_axes = target_axes()
 
     def _uniform(self, bound: float, k: int):
         if not self.init:
@@ -270,9 +284,7 @@ class BlockNet(keras.layers.Layer):
 
     def join_targets(self, name: str, parts: Sequence) -> np.ndarray:
         """Inverse of :meth:`split_targets`."""
-        axis, size = self.target_axes[name]
-        parts = [np.expand_dims(p, axis) if size == 1 else np.asarray(p) for p in parts]
-        return np.concatenate(parts, axis=axis)
+        return join_targets(name, parts)
 
     def variable(self, name: str):
         return getattr(self, name)
@@ -361,7 +373,14 @@ class BlockNet(keras.layers.Layer):
 # ----- inference plan (eval mode only) -------------------------------------------------------------------
 
 def fold_block(net: BlockNet) -> tuple:
+    """:func:`fold_weights` of a built :class:`BlockNet`'s current variables."""
+    return fold_weights({name: net.variable(name).numpy() for name in net.target_axes}, net.n_targets)
+
+
+def fold_weights(val: Mapping[str, np.ndarray], n_targets: int) -> tuple:
     """The eval-mode weights of one block, folded for :func:`plan_block` (numpy float32, computed in float64).
+
+    val: the block's stacked weights by name (:func:`target_axes`; a :class:`BlockNet`'s variables).
 
     BatchNorm with running statistics after a bias-free convolution is an affine map per output channel,
     s = gamma / sqrt(var + eps), t = beta - mean * s, so conv(x, k) then BN equals conv(x, k * s) + t.
@@ -370,8 +389,8 @@ def fold_block(net: BlockNet) -> tuple:
     mean, scale (nf, 1, 1, G, 1); k* (kf, kt, in, 2*G*out); t* (2*G*out,); kg (1, 2, 2, G*2*2) with
     output channels (target, parity, out), tg (G*2*2,).
     """
-    g, c = net.n_targets, NB_CHANNELS
-    val = {name: np.asarray(net.variable(name).numpy(), dtype=np.float64) for name in net.target_axes}
+    g, c = n_targets, NB_CHANNELS
+    val = {name: np.asarray(val[name], dtype=np.float64) for name in target_axes()}
     out = [val["input_mean"].T[:, None, None, :, None], val["input_scale"].T[:, None, None, :, None]]
     for conv, (bn, _) in zip(("conv1", "conv2", "deconv1", "deconv2"), BN_LAYERS):
         s = val[f"{bn}_gamma"] / np.sqrt(val[f"{bn}_moving_variance"] + BN_EPSILON)
@@ -466,35 +485,36 @@ def _grappler_off():
 
 
 class InferencePlan:
-    """Eval-mode forward of a :class:`XUMXSliCQ` as one tf.function per batch size.
+    """Eval-mode forward of the four networks as one tf.function per batch size.
 
-    Each call folds the model's current weights (:func:`fold_block`, ~0.1 s, so weight changes are always
-    seen: training's validation calls go through here too) and runs only the 51 trained blocks (the 19
-    pass-through blocks return their input tensors). The graph holds 2,907 nodes (663 of them the inputs
-    and folded weights) against 13,917 for the training graph, so it traces in ~0.5 s instead of 7.4 s;
-    S is dynamic, the batch static (one trace per batch size). It runs with Grappler off
-    (:data:`OPTIMIZE_PLAN`).
+    target_names, trained_blocks: as the model's; fold(): the folded weights of the trained blocks
+    (:func:`fold_weights`), called at every call, so that a model's weight changes are always seen (~0.1 s;
+    training's validation calls go through here too). Only the 51 trained blocks run (the 19 pass-through
+    blocks return their input tensors). The graph holds 2,907 nodes (663 of them the inputs and folded
+    weights) against 13,917 for the training graph, so it traces in ~0.5 s instead of 7.4 s; S is dynamic,
+    the batch static (one trace per batch size). It runs with Grappler off (:data:`OPTIMIZE_PLAN`).
     """
 
-    def __init__(self, model: "XUMXSliCQ"):
-        self.model = model
+    def __init__(self, target_names: Sequence[str], trained_blocks: Sequence[int], fold: Callable[[], list]):
+        self.target_names, self.trained_blocks, self.fold = tuple(target_names), tuple(trained_blocks), fold
         self._functions: dict = {}
 
-    def weights(self) -> list:
-        return [list(fold_block(net)) for net in self.model.block_nets]
+    @classmethod
+    def of_model(cls, model: "XUMXSliCQ") -> "InferencePlan":
+        return cls(model.target_names, model.trained_blocks, lambda: [fold_block(net) for net in model.block_nets])
 
     def _function(self, batch: int, weights: list):
         fn = self._functions.get(batch)
         if fn is None:
             import tensorflow as tf
 
-            nets = self.model.block_nets
-            g = self.model.block_nets[0].n_targets if nets else len(self.model.target_names)
+            shapes = [BLOCKS[b][1:] for b in self.trained_blocks]            # (nf, M)
+            g = len(self.target_names)
 
             def run(xs, ws):
-                return [plan_block(x, w, net.kernel, net.m, g) for x, w, net in zip(xs, ws, nets)]
+                return [plan_block(x, w, kernel_size(nf, m), m, g) for x, w, (nf, m) in zip(xs, ws, shapes)]
 
-            spec = [[tf.TensorSpec((batch, NB_CHANNELS, net.nf, None, net.m), tf.float32) for net in nets],
+            spec = [[tf.TensorSpec((batch, NB_CHANNELS, nf, None, m), tf.float32) for nf, m in shapes],
                     [[tf.TensorSpec(w.shape, tf.float32) for w in ws] for ws in weights]]
             fn = tf.function(run, input_signature=spec, autograph=False)
             self._functions[batch] = fn
@@ -504,20 +524,47 @@ class InferencePlan:
         """blocks: 70 float32 tensors (B, 2, nf, S, M) (checked by the caller) -> {target: [70 tensors]}."""
         import tensorflow as tf
 
-        model = self.model
-        weights = self.weights()
-        xs = [blocks[b] for b in model.trained_blocks]
+        weights = [list(w) for w in self.fold()]
+        xs = [blocks[b] for b in self.trained_blocks]
         batch = int(xs[0].shape[0]) if xs else 0
         results = []
         if xs:
             fn = self._function(batch, weights)
             with nullcontext() if OPTIMIZE_PLAN else _grappler_off():
                 results = fn(xs, weights)
-        out = {t: list(blocks) for t in model.target_names}
-        for b, stacked in zip(model.trained_blocks, results):
-            for t, y in zip(model.target_names, tf.unstack(stacked)):
+        out = {t: list(blocks) for t in self.target_names}
+        for b, stacked in zip(self.trained_blocks, results):
+            for t, y in zip(self.target_names, tf.unstack(stacked)):
                 out[t][b] = y
         return out
+
+
+class FrozenNetwork:
+    """The four networks in eval mode from fixed weights, without a Keras model (separate.load_network).
+
+    Building the Keras model (1,200 variables) and assigning a state dict takes ~1.4 s of a command-line
+    run; folding the same arrays takes ~0.1 s, and the forward is the model's own :class:`InferencePlan`.
+    ``stacked``: {block: {weight name: stacked array}} for the 51 trained blocks (the layout of a
+    :class:`BlockNet`'s variables: ``weights.stacked_from_state_dict``, ``weights.read_keras_weights``).
+    Call: as :class:`XUMXSliCQ` in eval mode, 70 blocks (batch, 2, nf, S, M) -> {target: [70 tensors]}.
+    """
+
+    def __init__(self, stacked: Mapping[int, Mapping[str, np.ndarray]], targets: Sequence[str] = TARGETS):
+        self.target_names = tuple(targets)
+        self.trained_blocks = tuple(b for b in range(N_BLOCKS) if has_network(b))
+        folded = [fold_weights(stacked[b], len(self.target_names)) for b in self.trained_blocks]
+        self._plan = InferencePlan(self.target_names, self.trained_blocks, lambda: folded)
+
+    @classmethod
+    def of_model(cls, model: "XUMXSliCQ") -> "FrozenNetwork":
+        """A frozen copy of a Keras model's current weights."""
+        return cls({net.block: {name: net.variable(name).numpy() for name in net.target_axes}
+                    for net in model.block_nets}, model.target_names)
+
+    def __call__(self, blocks) -> dict:
+        import tensorflow as tf
+
+        return self._plan([tf.convert_to_tensor(x) for x in check_blocks(blocks)])
 
 
 def _block_specs():
@@ -597,7 +644,7 @@ class XUMXSliCQ(keras.Model):
         if self.use_function and tf.executing_eagerly():
             if not training and self.use_plan:
                 if self._plan is None:
-                    self._plan = InferencePlan(self)
+                    self._plan = InferencePlan.of_model(self)
                 return self._plan([ops.convert_to_tensor(x) for x in blocks])
             return self._function(bool(training))(blocks)
         return self.forward(blocks, training=bool(training))

@@ -43,7 +43,7 @@ def stft(x: np.ndarray, window_name: str = "hann") -> np.ndarray:
     n_frames = 1 + x.shape[-1] // STFT_HOP
     frames = np.lib.stride_tricks.sliding_window_view(padded, STFT_N_FFT, axis=-1)[..., ::STFT_HOP, :]
     frames = frames[..., :n_frames, :] * window(window_name, x.dtype)
-    return np.swapaxes(scipy.fft.rfft(frames, axis=-1), -1, -2)
+    return np.swapaxes(scipy.fft.rfft(frames, axis=-1, workers=-1), -1, -2)
 
 
 def istft(spec: np.ndarray, length: int, window_name: str = "hann") -> np.ndarray:
@@ -51,7 +51,7 @@ def istft(spec: np.ndarray, length: int, window_name: str = "hann") -> np.ndarra
     spec = np.swapaxes(np.asarray(spec), -1, -2)                     # (..., T, 2049)
     real = np.float32 if spec.dtype == np.complex64 else np.float64
     win = window(window_name, real)
-    frames = scipy.fft.irfft(spec, n=STFT_N_FFT, axis=-1).astype(real, copy=False) * win
+    frames = scipy.fft.irfft(spec, n=STFT_N_FFT, axis=-1, workers=-1).astype(real, copy=False) * win
     n_frames = frames.shape[-2]
     lead = frames.shape[:-2]
     # overlap-add by quarters: output block k collects quarter q of frame k - q (hop = n_fft / 4)

@@ -15,7 +15,7 @@ Two paths over the same frame (nsgt's own windows ``g``, duals ``gd``, index ran
   over slices and rows (grrrr/nsgt:nsgt/nsgtf_loop.py, nsigtf_loop.py; its compiled loops are never
   built, design §2.11): 3.7 s for forward + backward of 30 s of stereo, against 0.1-0.15 s here in
   float32 (0.45 s in float64), so the arithmetic is rewritten; why each step equals nsgt's is said at
-  the step. float32 input is computed in float32 throughout (scipy.fft, single thread).
+  the step. float32 input is computed in float32 throughout (scipy.fft on every core: ``workers=-1``).
 * ``reference_forward`` / ``reference_backward``: nsgt's own generators, regrouped into the same
   layout; slow, used by tests to prove the fast path.
 
@@ -187,13 +187,14 @@ class SliCQT:
         lead = x.shape[:-1]
         xs = self._slices(x.reshape(-1, x.shape[-1]))            # (P, S, sllen)
         n_p, s = xs.shape[:2]
-        spec = scipy.fft.rfft(xs, axis=-1)                       # (P, S, nn/2+1)
+        spec = scipy.fft.rfft(xs, axis=-1, workers=-1)           # (P, S, nn/2+1)
         coef = np.take(spec, self._f_idx, axis=-1)               # (P, S, 18640)
         coef.view(rdt).reshape(n_p, s, self.n_coefs, 2)[...] *= self._f_w[rdt]
         out = []
         for b, (_, nf, m) in enumerate(self.blocks):
             buf = coef[..., self.offsets[b]: self.offsets[b + 1]].reshape(n_p, s, nf, m)
-            y = scipy.fft.ifft(buf, axis=-1, overwrite_x=True)   # 1/M normalisation, as numpy's ifft
+            # 1/M normalisation, as numpy's ifft
+            y = scipy.fft.ifft(buf, axis=-1, overwrite_x=True, workers=-1)
             # arrange (nsgt/slicq.py, fwd=True): even slices rolled left by 3M/4, odd ones by M/4
             blk = np.empty((n_p, nf, s, m), dtype=y.dtype)
             bt = blk.swapaxes(1, 2)
@@ -231,9 +232,9 @@ class SliCQT:
             for par, r in ((0, m // 4), (1, 3 * m // 4)):
                 dst[:, par::2, :, : m - r] = src[:, par::2, :, r:]
                 dst[:, par::2, :, m - r:] = src[:, par::2, :, :r]
-            dst[...] = scipy.fft.fft(dst, axis=-1)
+            dst[...] = scipy.fft.fft(dst, axis=-1, workers=-1)
         fr = coef.reshape(n_p * s, self.n_coefs) @ self._b_mat[cdt]   # (P*S, nn/2+1): nsigtf_loop
-        sl = scipy.fft.irfft(fr, n=self.nn, axis=-1).reshape(n_p, s, 4, self.hhop)
+        sl = scipy.fft.irfft(fr, n=self.nn, axis=-1, workers=-1).reshape(n_p, s, 4, self.hhop)
         # unslicing (recwnd=False): slice j's quarter holding quarter-block 2j+i is (i+3)%4 (even j)
         # or (i+1)%4 (odd j); quarter-blocks are summed, the first two (front padding) are dropped.
         j = np.arange(s)[:, None]

@@ -30,7 +30,7 @@ from typing import Mapping
 
 import numpy as np
 
-from .params import BLOCKS
+from .params import BLOCKS, TARGETS
 
 #: BatchNorm2d modules of the Sequential ``cdae`` and their Keras weight prefixes.
 BN_MODULES = {1: "bn1", 4: "bn2", 7: "bn3", 10: "bn4"}
@@ -73,42 +73,52 @@ def _identity(x):
     return x
 
 
-def key_map(model) -> list:
-    """[(torch key, block net, keras weight name, target index, to_keras, to_torch, torch shape)] for every
-    parameter and running statistic (not num_batches_tracked), in the original's state_dict order."""
-    from .params import CHANNELS, NB_CHANNELS
+def layout(targets=TARGETS) -> list:
+    """[(torch key, block, keras weight name, target index, to_keras, to_torch, torch shape)] for every
+    parameter and running statistic (not num_batches_tracked) of the 51 trained blocks, target by target
+    in the order of ``targets`` (the index is into it), in the original's state_dict order within a target."""
+    from .params import CHANNELS, NB_CHANNELS, has_network, kernel_size
 
     c1, c2 = CHANNELS
+    convs = {0: ("conv1", (c1, NB_CHANNELS), _conv_to_keras, _conv_to_torch),
+             3: ("conv2", (c2, c1), _conv_to_keras, _conv_to_torch),
+             6: ("deconv1", (c2, c1), _deconv_to_keras, _deconv_to_torch),
+             9: ("deconv2", (c1, NB_CHANNELS), _deconv_to_keras, _deconv_to_torch)}
+    bn_channels = {1: c1, 4: c2, 7: c1, 10: NB_CHANNELS}
     out = []
-    for g, target in enumerate(model.target_names):
-        for net in model.block_nets:
-            b, nf = net.block, net.nf
-            kf, kt = net.kernel
+    for g, target in enumerate(targets):
+        for b, (_, nf, m) in enumerate(BLOCKS):
+            if not has_network(b):
+                continue
+            kf, kt = kernel_size(nf, m)
             prefix = f"bucketed_unmixes_{target}.{b}."
-            out.append((prefix + "input_mean", net, "input_mean", g, _identity, _identity, (nf,)))
-            out.append((prefix + "input_scale", net, "input_scale", g, _identity, _identity, (nf,)))
-            convs = {0: ("conv1", (c1, NB_CHANNELS), _conv_to_keras, _conv_to_torch),
-                     3: ("conv2", (c2, c1), _conv_to_keras, _conv_to_torch),
-                     6: ("deconv1", (c2, c1), _deconv_to_keras, _deconv_to_torch),
-                     9: ("deconv2", (c1, NB_CHANNELS), _deconv_to_keras, _deconv_to_torch)}
-            bn_channels = {1: c1, 4: c2, 7: c1, 10: NB_CHANNELS}
+            out.append((prefix + "input_mean", b, "input_mean", g, _identity, _identity, (nf,)))
+            out.append((prefix + "input_scale", b, "input_scale", g, _identity, _identity, (nf,)))
             for j in (0, 1, 3, 4, 6, 7, 9, 10):
                 if j in convs:
                     name, io, to_k, to_t = convs[j]
-                    out.append((f"{prefix}cdae.{j}.weight", net, name, g, to_k, to_t, (*io, kf, kt)))
+                    out.append((f"{prefix}cdae.{j}.weight", b, name, g, to_k, to_t, (*io, kf, kt)))
                 else:
                     for torch_name, keras_part in BN_KEYS.items():
-                        out.append((f"{prefix}cdae.{j}.{torch_name}", net, f"{BN_MODULES[j]}_{keras_part}", g,
+                        out.append((f"{prefix}cdae.{j}.{torch_name}", b, f"{BN_MODULES[j]}_{keras_part}", g,
                                     _identity, _identity, (bn_channels[j],)))
-            out.append((prefix + "cdae.12.weight", net, "growth_kernel", g, _growth_to_keras, _growth_to_torch,
+            out.append((prefix + "cdae.12.weight", b, "growth_kernel", g, _growth_to_keras, _growth_to_torch,
                         (NB_CHANNELS, NB_CHANNELS, 1, 3)))
-            out.append((prefix + "cdae.12.bias", net, "growth_bias", g, _identity, _identity, (NB_CHANNELS,)))
+            out.append((prefix + "cdae.12.bias", b, "growth_bias", g, _identity, _identity, (NB_CHANNELS,)))
     return out
 
 
-def num_batches_tracked_keys(model) -> list:
-    return [f"bucketed_unmixes_{t}.{net.block}.cdae.{j}.num_batches_tracked"
-            for t in model.target_names for net in model.block_nets for j in BN_MODULES]
+def key_map(model) -> list:
+    """:func:`layout` for ``model``'s targets with each block's :class:`~.model.BlockNet` in place of its index."""
+    return [(key, model.block_net(b), *rest) for key, b, *rest in layout(model.target_names)]
+
+
+def num_batches_tracked_keys(model=None, targets=TARGETS) -> list:
+    from .params import has_network
+
+    targets = model.target_names if model is not None else targets
+    return [f"bucketed_unmixes_{t}.{b}.cdae.{j}.num_batches_tracked"
+            for t in targets for b in range(len(BLOCKS)) if has_network(b) for j in BN_MODULES]
 
 
 def read_state_dict(path) -> dict:
@@ -133,27 +143,29 @@ def read_state_dict(path) -> dict:
         raise StateDictError(f"{path}: not a readable .npz state dict ({type(exc).__name__}: {exc})") from exc
 
 
-def load_state_dict(model, source, strict: bool = True) -> None:
-    """Load an original-layout state dict (a path or a {key: array} mapping) into ``model``.
-
-    strict: every expected key present with its shape, no other key (else one-line StateDictError).
+def stacked_from_state_dict(source, targets=TARGETS, strict: bool = True) -> dict:
+    """An original-layout state dict (a path or a {key: array} mapping) -> {block: {keras weight name:
+    [per-target float32 array or None (absent, strict=False)]}} in the Keras layout, targets in ``targets``
+    order. strict: every expected key present with its shape, no other key (else one-line StateDictError).
     """
     label = str(source) if isinstance(source, (str, os.PathLike)) else "<state dict>"
     state = read_state_dict(source) if isinstance(source, (str, os.PathLike)) else dict(source)
-    entries = key_map(model)
-    expected = {e[0] for e in entries} | set(num_batches_tracked_keys(model))
+    entries = layout(targets)
+    counters = num_batches_tracked_keys(targets=targets)
+    expected = {e[0] for e in entries} | set(counters)
     if strict:
         extra = sorted(set(state) - expected)
         if extra:
             raise StateDictError(f"{label}: unexpected key {extra[0]} ({len(extra)} unexpected keys; "
-                                 f"expected {len(expected)} keys for targets {', '.join(model.target_names)})")
-        for key in num_batches_tracked_keys(model):
+                                 f"expected {len(expected)} keys for targets {', '.join(targets)})")
+        for key in counters:
             if key not in state:
                 raise StateDictError(f"{label}: missing key {key}")
             if np.shape(state[key]) != ():
                 raise StateDictError(f"{label}: key {key} has shape {np.shape(state[key])}, expected ()")
-    parts: dict = {}  # (net, name) -> [per-target arrays]
-    for key, net, name, g, to_keras, _, shape in entries:
+    out: dict = {}
+    for key, b, name, g, to_keras, _, shape in entries:
+        slot = out.setdefault(b, {}).setdefault(name, [None] * len(targets))
         if key not in state:
             if strict:
                 raise StateDictError(f"{label}: missing key {key}")
@@ -161,13 +173,86 @@ def load_state_dict(model, source, strict: bool = True) -> None:
         value = np.asarray(state[key])
         if value.shape != shape:
             raise StateDictError(f"{label}: key {key} has shape {value.shape}, expected {shape}")
-        slot = parts.setdefault((id(net), name), [net, name, [None] * net.n_targets])
-        slot[2][g] = to_keras(value.astype(np.float32))
-    for net, name, values in parts.values():
-        if any(v is None for v in values):  # some targets absent (strict=False): keep their current values
-            current = net.split_targets(name, net.variable(name).numpy())
-            values = [c if v is None else v for v, c in zip(values, current)]
-        net.variable(name).assign(net.join_targets(name, values))
+        slot[g] = to_keras(value.astype(np.float32))
+    return out
+
+
+def load_state_dict(model, source, strict: bool = True) -> None:
+    """Load an original-layout state dict (a path or a {key: array} mapping) into ``model``
+    (checks: :func:`stacked_from_state_dict`)."""
+    for b, names in stacked_from_state_dict(source, model.target_names, strict).items():
+        net = model.block_net(b)
+        for name, values in names.items():
+            if all(v is None for v in values):
+                continue
+            if any(v is None for v in values):  # some targets absent (strict=False): keep their current values
+                current = net.split_targets(name, net.variable(name).numpy())
+                values = [c if v is None else v for v, c in zip(values, current)]
+            net.variable(name).assign(net.join_targets(name, values))
+
+
+def frozen_from_state_dict(source, targets=TARGETS):
+    """A :class:`~.model.FrozenNetwork` (eval mode, no Keras model) from a complete original-layout state dict."""
+    from .model import FrozenNetwork, join_targets
+
+    per_block = stacked_from_state_dict(source, targets)
+    return FrozenNetwork({b: {name: join_targets(name, parts) for name, parts in weights.items()}
+                          for b, weights in per_block.items()}, targets)
+
+
+def read_keras_weights(path) -> dict | None:
+    """{block: {weight name: stacked array}} straight from a ``model.weights.h5`` that ``XUMXSliCQ.save_weights``
+    wrote (Keras 3 stores each BlockNet's variables as ``block_nets/block_net[_i]/vars/<n>``, trainable then
+    non-trainable, in creation order), without building the model. None when the file does not have exactly
+    that layout and shapes (another Keras version, another model): the caller then loads it through Keras.
+    """
+    import h5py
+
+    from .model import target_axes
+    from .params import has_network
+
+    trained = [b for b in range(len(BLOCKS)) if has_network(b)]
+    axes = list(target_axes())
+    order = [n for n in axes if "moving" not in n] + [n for n in axes if "moving" in n]
+    expected = expected_stacked_shapes(len(TARGETS))
+    out = {}
+    try:
+        with h5py.File(path, "r") as f:
+            nets = f["block_nets"]
+            if len(nets) != len(trained) or set(f.get("vars", {})):
+                return None
+            for i, b in enumerate(trained):
+                group = nets["block_net" if i == 0 else f"block_net_{i}"]["vars"]
+                if len(group) != len(order):
+                    return None
+                weights = {name: group[str(k)][()] for k, name in enumerate(order)}
+                if any(weights[n].shape != expected[b][n] for n in order):
+                    return None
+                out[b] = weights
+    except (OSError, KeyError, TypeError, ValueError):
+        return None
+    return out
+
+
+def expected_stacked_shapes(n_targets: int) -> dict:
+    """{block: {weight name: shape}} of the stacked Keras weights (``BlockNet.build``)."""
+    from .params import CHANNELS, NB_CHANNELS, has_network, kernel_size
+
+    c1, c2 = CHANNELS
+    g, c0 = n_targets, NB_CHANNELS
+    out = {}
+    for b, (_, nf, m) in enumerate(BLOCKS):
+        if not has_network(b):
+            continue
+        kf, kt = kernel_size(nf, m)
+        shapes = {"input_mean": (g, nf), "input_scale": (g, nf), "conv1": (kf, kt, c0, g * c1),
+                  "conv2": (kf, kt, c1, g * c2), "deconv1": (kf, kt, c2, g * c1), "deconv2": (kf, kt, c1, g * c0),
+                  "growth_kernel": (g, 3, c0, c0), "growth_bias": (g * c0,)}
+        for bn, c in (("bn1", c1), ("bn2", c2), ("bn3", c1), ("bn4", c0)):
+            for part in ("gamma", "beta", "moving_mean", "moving_variance"):
+                shapes[f"{bn}_{part}"] = (g * c,)
+        out[b] = shapes
+    return out
 
 
 def export_state_dict(model, values: Mapping | None = None, num_batches_tracked: int = 0) -> dict:

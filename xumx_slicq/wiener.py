@@ -29,11 +29,23 @@ thing shared across blocks: it is computed over every segment of a call.
 """
 from __future__ import annotations
 
-from typing import Sequence
+import os
+from concurrent.futures import ThreadPoolExecutor
+from typing import Callable, Sequence
 
 import numpy as np
 
 from .params import WIENER_EPS, WIENER_SCALE_FACTOR
+
+
+def map_threads(fn: Callable, items: Sequence) -> list:
+    """[fn(item) for item in items] on up to one thread per core: numpy releases the GIL in the EM's
+    large array operations, so independent segments (Wiener windows, sliCQT blocks) run in parallel."""
+    workers = min(len(items), os.cpu_count() or 1)
+    if workers <= 1:
+        return [fn(item) for item in items]
+    with ThreadPoolExecutor(workers) as pool:
+        return list(pool.map(fn, items))
 
 
 def mix_phase(x: np.ndarray) -> np.ndarray:
@@ -111,16 +123,15 @@ def expectation_maximization(y: np.ndarray, x: np.ndarray, iterations: int = 1,
         # cancellation in the line above can give 0 (then NaN: the original has the same flaw);
         # the bound is exact there and far below det everywhere else, so other bins keep their values.
         det = np.maximum(det, reg * (c00 + c11 - reg))
-        i00, i11, i01 = c11 / det, c00 / det, -c01 / det                        # C_xx^-1, i10 = conj(i01)
-        i10 = np.conj(i01)
+        # z = C_xx^-1 x, with C_xx^-1 = [[c11, -c01], [-conj(c01), c00]] / det; then y_j = v_j R_j z. The
+        # original forms the gain v_j R_j C_xx^-1 first and applies it to x; the product is associative, so
+        # only rounding differs (float64), and the (F, T) work per source halves.
+        z0 = (c11 * x0 - c01 * x1) / det
+        z1 = (c00 * x1 - np.conj(c01) * x0) / det
         y = np.empty_like(y)
         for j in range(y.shape[0]):
-            g00 = r00[j] * i00 + r01[j] * i10                                   # R_j C_xx^-1
-            g01 = r00[j] * i01 + r01[j] * i11
-            g10 = np.conj(r01[j]) * i00 + r11[j] * i10
-            g11 = np.conj(r01[j]) * i01 + r11[j] * i11
-            y[j, 0] = v[j] * (g00 * x0 + g01 * x1)
-            y[j, 1] = v[j] * (g10 * x0 + g11 * x1)
+            y[j, 0] = v[j] * (r00[j] * z0 + r01[j] * z1)
+            y[j, 1] = v[j] * (np.conj(r01[j]) * z0 + r11[j] * z1)
     return y
 
 
@@ -164,6 +175,10 @@ def wiener(v: Sequence[np.ndarray] | np.ndarray, x: Sequence[np.ndarray] | np.nd
         # The EM runs in float64, as the v2021 code and norbert advise (v1-release ran it in float32):
         # with strongly correlated channels (a mono file duplicated to stereo: identical ones) the 2x2
         # mixture covariance is nearly singular and float32 cancels it to nonsense or NaN.
-        ys = [(expectation_maximization(yi.astype(np.complex128) / max_abs, xi.astype(np.complex128) / max_abs,
-                                        iterations, eps) * max_abs).astype(yi.dtype) for yi, xi in zip(ys, xs)]
+        def refine(pair):
+            yi, xi = pair
+            return (expectation_maximization(yi.astype(np.complex128) / max_abs, xi.astype(np.complex128) / max_abs,
+                                             iterations, eps) * max_abs).astype(yi.dtype)
+
+        ys = map_threads(refine, list(zip(ys, xs)))
     return ys[0] if single else ys
