@@ -7,7 +7,8 @@
    tiled, or synthetic music when ../shared is absent): real-time factor, the share of time in the
    transform, the networks and the Wiener-EM; beside it the bare per-block convolutions of the same
    shapes (the four conv layers and the growth layer of the 4 x 51 block networks, as raw TensorFlow
-   ops in one graph: the limit the networks can approach) and the ratio of the whole separation to them.
+   ops in one graph, each target with its own kernels: the limit the networks can approach) and the ratio
+   of the whole separation to them.
 2. Per mode, `python -m xumx_slicq.separate` on the `--seconds` song in a subprocess, start-up included
    as a user sees it, against the original's Separator timed on 2 cores like these with seeded weights
    (../shared/design/xumx_slicq.md §6.3: construction 2.2 s, then 3.7 s (STFT-WEM) and 7.6 s (sliCQT-WEM)
@@ -111,10 +112,11 @@ def main() -> int:
     args = ap.parse_args()
 
     from xumx_slicq import params
-    from xumx_slicq.model import build_model
+    from xumx_slicq.model import build_model, freeze, random_blocks
     from xumx_slicq.separate import Separator, load_network
 
-    model = load_network(args.weights) if args.weights else build_model()
+    keras_model = None if args.weights else build_model()      # random weights without ../shared
+    model = load_network(args.weights) if args.weights else freeze(keras_model)
     x = music(args.seconds)
     s = params.n_slices(x.shape[-1])
     print(f"{args.seconds:.0f} s of stereo audio ({s} slices); load average {os.getloadavg()[0]:.1f}; "
@@ -123,6 +125,11 @@ def main() -> int:
     bare()
     t_bare = timed(bare, args.repeats)
     print(f"  bare per-block convolutions (4 x 51 networks): {min(t_bare):.2f} / {statistics.median(t_bare):.2f} s")
+    blocks = random_blocks(s)
+    model(blocks)
+    t_net = timed(lambda: model(blocks), args.repeats)
+    print(f"  the four networks (eval mode, traced): {min(t_net):.2f} / {statistics.median(t_net):.2f} s, "
+          f"{min(t_net) / min(t_bare):.2f}x the bare convolutions")
     for mode in ("stft", "slicq"):
         sep = Separator(model, wiener=mode)
         sep(x[:, :44100])                                  # warm-up: graph tracing for these shapes
@@ -144,7 +151,12 @@ def main() -> int:
             from xumx_slicq.weights import export_state_dict
 
             weights = str(Path(tmp) / "random.npz")
-            np.savez(weights, **export_state_dict(model))
+            np.savez(weights, **export_state_dict(keras_model))
+        # what every TensorFlow command pays before any work (it varies with the machine's load): the
+        # interpreter, `import tensorflow` (which imports Keras) and the exit
+        floor = timed(lambda: subprocess.run([sys.executable, "-c", "import tensorflow"], check=True, cwd=REPO),
+                      args.repeats)
+        print(f"  `python -c 'import tensorflow'` alone: {min(floor):.1f} / {statistics.median(floor):.1f} s")
         for mode in ("stft", "slicq"):
             cmd = [sys.executable, "-m", "xumx_slicq.separate", str(song), "--weights", weights, "--outdir",
                    str(Path(tmp) / "out"), "--wiener", mode, "--quiet"]

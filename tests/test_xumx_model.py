@@ -383,7 +383,7 @@ def test_inference_plan_equals_training_graph_in_eval_mode(fresh):
             state[k] = state[k] * 0.3
     try:
         xw.load_state_dict(fresh, state)
-        plan = xm.InferencePlan.of_model(fresh)
+        plan = xm.inference_plan(fresh)
         for s in (3, 7):
             x = xm.random_blocks(s, batch=2, seed=s)
             ref = fresh.forward([np.asarray(b) for b in x], training=False)

@@ -28,14 +28,16 @@ converts every weight to and from the original's PyTorch state dict. Without thi
 small networks made a 49,000-node graph (a minute to trace) and TensorFlow's dilated transposed
 convolution fails on CPU without oneDNN.
 
-Inference. An eager eval-mode call (``model(blocks)``, what the separator does) runs the
-:class:`InferencePlan`: BatchNorm folded into the convolutions (:func:`fold_block`, from the current
-weights at every call), the time phases on the channel axis, constant shapes, 2,907 graph nodes
-(:func:`plan_block`) instead of the training graph's 13,917. Same numbers as the training graph in eval
-mode within 1e-6 of each block's peak (tests). ``model.use_plan = False`` restores the training graph.
+Inference. An eager eval-mode call (``model(blocks)``) runs the :class:`~.frozen.InferencePlan` of
+``frozen.py``: BatchNorm folded into the convolutions (:func:`fold_block`, from the current weights at
+every call), the time phases on the channel axis, constant shapes, 2,907 graph nodes instead of the
+training graph's 13,917. Same numbers as the training graph in eval mode within 1e-6 of each block's peak
+(tests). ``model.use_plan = False`` restores the training graph. The separate command does not build this
+model at all: :class:`~.frozen.FrozenNetwork` runs the same plan from the weights (``separate.load_network``).
 
-Speed (this 2-core machine, shared, 30 s stereo = S 148, batch 1). Plan: trace ~0.5 s, first call
-~2.3-3.7 s in all, then ~1.3-2.3 s per forward (the load decides whether TensorFlow gets one core or two).
+Speed (this 2-core machine, 30 s stereo = S 148, batch 1). Plan: trace ~0.5-0.6 s, first call ~2.0-2.5 s
+in all, then 1.2-1.3 s per forward, which is the time of the bare convolutions of the same shapes
+(1.16-1.19 s: ``benchmarks/xumx_separate.py``); the load decides whether TensorFlow gets one core or two.
 Training graph in eval mode: trace 7.4 s, first execution 9.8 s, then 2.9 s; eager
 (``use_function=False``): ~9 s. Training: ``model(blocks, training=True)`` under a GradientTape
 (BatchNorm in PyTorch's training semantics), unchanged; ``weights.export_state_dict(model, values=...)``
@@ -45,8 +47,7 @@ from __future__ import annotations
 
 import math
 import time
-from contextlib import contextmanager, nullcontext
-from typing import Callable, Mapping, Sequence
+from typing import Sequence
 
 import numpy as np
 
@@ -56,21 +57,17 @@ from .params import (BLOCKS, BN_EPSILON, BN_MOMENTUM, CHANNELS, DILATION, GROWTH
 import keras  # noqa: E402
 from keras import ops  # noqa: E402
 
+from .frozen import (BN_LAYERS, BN_PARTS, FrozenNetwork, InferencePlan, check_blocks,  # noqa: E402
+                     fold_weights, join_targets, target_axes)
+
 #: Names of the per-layer activations, in data-flow order, as in the reference
 #: (../shared/reference/xumx_slicq/README.md, activations_vocals.npz).
 ACTIVATION_NAMES = ("input", "ola", "norm", "conv1", "bn1", "relu1", "conv2", "bn2", "relu2", "deconv1",
                     "bn3", "relu3", "deconv2", "bn4", "relu4", "growth", "sigmoid", "estimate")
 
-#: Smallest number of slices the trained blocks accept: with S = 2 the M = 16 block has T = 24 OLA
-#: frames and the second encoder conv has nothing left (design §3.1 "Minimum length", quirk 11).
-MIN_SLICES = 3
 
 #: The trainable weights that torchinfo (and the original README's 6,669,912) leaves out (design §3.4).
 INPUT_STAT_WEIGHTS = ("input_mean", "input_scale")
-
-#: The four BatchNorm2d layers: (name, channels per target) (model.py L185-228).
-BN_LAYERS = (("bn1", CHANNELS[0]), ("bn2", CHANNELS[1]), ("bn3", CHANNELS[0]), ("bn4", NB_CHANNELS))
-BN_PARTS = ("gamma", "beta", "moving_mean", "moving_variance")
 
 
 _GROUPED_OK: bool | None = None
@@ -192,26 +189,6 @@ def batch_norm(x, gamma, beta, moving_mean, moving_variance, training: bool):
     moving_mean.assign(moving_mean * (1.0 - BN_MOMENTUM) + mean * BN_MOMENTUM)
     moving_variance.assign(moving_variance * (1.0 - BN_MOMENTUM) + unbiased * BN_MOMENTUM)
     return ops.batch_normalization(x, mean, variance, axis=-1, offset=beta, scale=gamma, epsilon=BN_EPSILON)
-
-
-def target_axes() -> dict:
-    """{weight name: (axis, size of one target's chunk along it)} of a :class:`BlockNet`'s stacked weights,
-    in the order ``BlockNet.build`` creates them."""
-    c1, c2 = CHANNELS
-    axes = {"input_mean": (0, 1), "input_scale": (0, 1), "conv1": (3, c1), "conv2": (3, c2),
-            "deconv1": (3, c1), "deconv2": (3, NB_CHANNELS), "growth_kernel": (0, 1),
-            "growth_bias": (0, NB_CHANNELS)}
-    for bn, c in BN_LAYERS:
-        for part in BN_PARTS:
-            axes[f"{bn}_{part}"] = (0, c)
-    return axes
-
-
-def join_targets(name: str, parts: Sequence) -> np.ndarray:
-    """Per-target arrays of weight ``name`` -> the stacked array a :class:`BlockNet` holds."""
-    axis, size = target_axes()[name]
-    parts = [np.expand_dims(p, axis) if size == 1 else np.asarray(p) for p in parts]
-    return np.concatenate(parts, axis=axis)
 
 
 class BlockNet(keras.layers.Layer):
@@ -377,194 +354,15 @@ def fold_block(net: BlockNet) -> tuple:
     return fold_weights({name: net.variable(name).numpy() for name in net.target_axes}, net.n_targets)
 
 
-def fold_weights(val: Mapping[str, np.ndarray], n_targets: int) -> tuple:
-    """The eval-mode weights of one block, folded for :func:`plan_block` (numpy float32, computed in float64).
-
-    val: the block's stacked weights by name (:func:`target_axes`; a :class:`BlockNet`'s variables).
-
-    BatchNorm with running statistics after a bias-free convolution is an affine map per output channel,
-    s = gamma / sqrt(var + eps), t = beta - mean * s, so conv(x, k) then BN equals conv(x, k * s) + t.
-    The time phases ride on the channel axis here (channels (phase, target, c), 2G groups), so every
-    kernel and bias is tiled twice. Returns (mean, scale, k1, t1, k2, t2, k3, t3, k4, t4, kg, tg):
-    mean, scale (nf, 1, 1, G, 1); k* (kf, kt, in, 2*G*out); t* (2*G*out,); kg (1, 2, 2, G*2*2) with
-    output channels (target, parity, out), tg (G*2*2,).
-    """
-    g, c = n_targets, NB_CHANNELS
-    val = {name: np.asarray(val[name], dtype=np.float64) for name in target_axes()}
-    out = [val["input_mean"].T[:, None, None, :, None], val["input_scale"].T[:, None, None, :, None]]
-    for conv, (bn, _) in zip(("conv1", "conv2", "deconv1", "deconv2"), BN_LAYERS):
-        s = val[f"{bn}_gamma"] / np.sqrt(val[f"{bn}_moving_variance"] + BN_EPSILON)
-        t = val[f"{bn}_beta"] - val[f"{bn}_moving_mean"] * s
-        k = val[conv] * s
-        out += [np.concatenate([k, k], axis=-1), np.concatenate([t, t])]
-    # growth ConvTranspose2d(stride (1, 2)) as a 2-tap correlation on h padded by one frame each side:
-    # out[2u] = h[u-1] w2 + h[u] w0, out[2u+1] = h[u] w1 (see BlockNet._growth)
-    w0, w1, w2 = (val["growth_kernel"][:, i] for i in range(3))          # (G, in, out) each
-    even = np.stack([w2, w0], axis=1)                                     # (G, tap, in, out)
-    odd = np.stack([np.zeros_like(w1), w1], axis=1)
-    k = np.stack([even, odd], axis=3)                                     # (G, tap, in, parity, out)
-    out.append(np.transpose(k, (1, 2, 0, 3, 4)).reshape(1, 2, c, g * 2 * c))
-    bias = val["growth_bias"].reshape(g, 1, c)
-    out.append(np.broadcast_to(bias, (g, 2, c)).reshape(-1))
-    return tuple(np.ascontiguousarray(w, dtype=np.float32) for w in out)
+def inference_plan(model: "XUMXSliCQ") -> InferencePlan:
+    """The eval-mode plan of a Keras model, re-folding its current weights at every call."""
+    return InferencePlan(model.target_names, model.trained_blocks, lambda: [fold_block(net) for net in model.block_nets])
 
 
-def plan_block(x, weights: tuple, kernel: tuple, m: int, n_targets: int):
-    """Eval-mode forward of one block for every target, with the weights of :func:`fold_block`.
-
-    x: (B, 2, nf, S, M) with a static batch B -> the G estimates stacked, (G, B, 2, nf, S, M). The same numbers as
-    ``BlockNet.forward(x, training=False)`` (to float rounding) in 31 graph ops plus 13 constants: every
-    reshape has a constant shape (S is the only unknown and always the one -1), the even/odd time phases of
-    the dilation-(1, 2) convolutions are a free reshape of the time axis into channels (a frame 2v+p sits
-    at position v in channel chunk p; 2G groups), BatchNorm is in the kernels and biases, and the
-    transposed convolutions' zero padding is the convolutions' own explicit padding.
-    """
-    import tensorflow as tf
-
-    mean, scale, k1, t1, k2, t2, k3, t3, k4, t4, kg, tg = weights
-    g, c = n_targets, NB_CHANNELS
-    batch, nf = x.shape[0], x.shape[2]
-    kf, kt = kernel
-    groups = 2 * g                                                       # (phase, target)
-    # 50% overlap-add (overlap_add): slice halves a_i, b_i; frames [a_0, b_0 + a_1, ..., b_{S-1}]
-    first, second = tf.split(x, 2, axis=4)                               # (B, 2, nf, S, M/2) each
-    h = tf.pad(first, [[0, 0], [0, 0], [0, 0], [0, 1], [0, 0]]) + tf.pad(second, [[0, 0], [0, 0], [0, 0], [1, 0], [0, 0]])
-    h = tf.reshape(h, (batch, c, nf, -1, 2, 1))                          # (B, stereo, nf, T/2, phase, 1)
-    h = tf.transpose(h, (0, 2, 3, 4, 5, 1))                              # (B, nf, T/2, phase, 1, stereo)
-    h = tf.reshape((h + mean) * scale, (batch, nf, -1, groups * c))     # channels (phase, target, stereo)
-
-    def conv(h, k, t, pad: bool):
-        # ConvTranspose2d(stride 1) = correlation with the flipped kernel on the zero-padded input
-        padding = [[0, 0], [kf - 1, kf - 1], [kt - 1, kt - 1], [0, 0]] if pad else "VALID"
-        return tf.nn.relu(tf.nn.bias_add(tf.nn.conv2d(h, k, strides=1, padding=padding), t))
-
-    h = conv(h, k1, t1, False)
-    h = conv(h, k2, t2, False)
-    h = conv(h, k3, t3, True)
-    h = conv(h, k4, t4, True)                                            # (B, nf, T/2, (phase, G, 2))
-    h = tf.reshape(h, (batch, nf, -1, g * c))                            # back to frames: (B, nf, T, G*2)
-    y = tf.nn.conv2d(h, kg, strides=1, padding=[[0, 0], [0, 0], [1, 1], [0, 0]])  # one zero frame each side
-    y = tf.nn.bias_add(y, tg)                                            # (B, nf, T+1, (G, parity, 2))
-    # growth frame 2u+parity; keep the first S*M frames (u < S*M/2 = T+1 - (M/2+1)), cut into (S, M)
-    y = tf.sigmoid(y[:, :, :-(m // 2 + 1)])
-    y = tf.reshape(y, (batch, nf, -1, m // 2, g, 2, c))                  # (B, nf, S, M/2, G, parity, out)
-    y = tf.transpose(y, (4, 0, 6, 1, 2, 3, 5))                           # (G, B, out, nf, S, M/2, parity)
-    return tf.reshape(y, (g, batch, c, nf, -1, m)) * x                   # masks * mixture
-
-
-#: Whether Grappler optimises the plan's graph. Off (measured on 2 shared cores, 30 s song): the first
-#: call takes ~0.5-0.8 s less (2.3-2.8 s against 2.8-3.6 s) and later calls the same within noise (conv,
-#: bias and ReLU then run unfused; the convolutions dominate). The switch is this thread's function-call
-#: options, set for the duration of each plan call and restored afterwards (:func:`_grappler_off`).
-OPTIMIZE_PLAN = False
-
-
-@contextmanager
-def _grappler_off():
-    """Graph optimisations off for the functions this thread calls inside the block, through the
-    thread-local function-call options (TensorFlow's eager context; the process-wide optimizer option would
-    make every other tf.function, e.g. a training step, re-instantiate after the call). The previous
-    options object is put back afterwards. Without that internal API: nothing changes (Grappler runs)."""
-    try:
-        from tensorflow.core.protobuf import config_pb2
-        from tensorflow.python.eager import context
-
-        ctx = context.context()
-        before = ctx.function_call_options
-        config = config_pb2.ConfigProto.FromString(before.config_proto_serialized)
-        config.graph_options.rewrite_options.disable_meta_optimizer = True
-        options = context.FunctionCallOptions(executor_type=before.executor_type, config_proto=config)
-    except Exception:  # noqa: BLE001 -- an internal API; fall back to the default behaviour
-        yield
-        return
-    ctx.function_call_options = options
-    try:
-        yield
-    finally:
-        ctx.function_call_options = before
-
-
-class InferencePlan:
-    """Eval-mode forward of the four networks as one tf.function per batch size.
-
-    target_names, trained_blocks: as the model's; fold(): the folded weights of the trained blocks
-    (:func:`fold_weights`), called at every call, so that a model's weight changes are always seen (~0.1 s;
-    training's validation calls go through here too). Only the 51 trained blocks run (the 19 pass-through
-    blocks return their input tensors). The graph holds 2,907 nodes (663 of them the inputs and folded
-    weights) against 13,917 for the training graph, so it traces in ~0.5 s instead of 7.4 s; S is dynamic,
-    the batch static (one trace per batch size). It runs with Grappler off (:data:`OPTIMIZE_PLAN`).
-    """
-
-    def __init__(self, target_names: Sequence[str], trained_blocks: Sequence[int], fold: Callable[[], list]):
-        self.target_names, self.trained_blocks, self.fold = tuple(target_names), tuple(trained_blocks), fold
-        self._functions: dict = {}
-
-    @classmethod
-    def of_model(cls, model: "XUMXSliCQ") -> "InferencePlan":
-        return cls(model.target_names, model.trained_blocks, lambda: [fold_block(net) for net in model.block_nets])
-
-    def _function(self, batch: int, weights: list):
-        fn = self._functions.get(batch)
-        if fn is None:
-            import tensorflow as tf
-
-            shapes = [BLOCKS[b][1:] for b in self.trained_blocks]            # (nf, M)
-            g = len(self.target_names)
-
-            def run(xs, ws):
-                return [plan_block(x, w, kernel_size(nf, m), m, g) for x, w, (nf, m) in zip(xs, ws, shapes)]
-
-            spec = [[tf.TensorSpec((batch, NB_CHANNELS, nf, None, m), tf.float32) for nf, m in shapes],
-                    [[tf.TensorSpec(w.shape, tf.float32) for w in ws] for ws in weights]]
-            fn = tf.function(run, input_signature=spec, autograph=False)
-            self._functions[batch] = fn
-        return fn
-
-    def __call__(self, blocks: Sequence) -> dict:
-        """blocks: 70 float32 tensors (B, 2, nf, S, M) (checked by the caller) -> {target: [70 tensors]}."""
-        import tensorflow as tf
-
-        weights = [list(w) for w in self.fold()]
-        xs = [blocks[b] for b in self.trained_blocks]
-        batch = int(xs[0].shape[0]) if xs else 0
-        results = []
-        if xs:
-            fn = self._function(batch, weights)
-            with nullcontext() if OPTIMIZE_PLAN else _grappler_off():
-                results = fn(xs, weights)
-        out = {t: list(blocks) for t in self.target_names}
-        for b, stacked in zip(self.trained_blocks, results):
-            for t, y in zip(self.target_names, tf.unstack(stacked)):
-                out[t][b] = y
-        return out
-
-
-class FrozenNetwork:
-    """The four networks in eval mode from fixed weights, without a Keras model (separate.load_network).
-
-    Building the Keras model (1,200 variables) and assigning a state dict takes ~1.4 s of a command-line
-    run; folding the same arrays takes ~0.1 s, and the forward is the model's own :class:`InferencePlan`.
-    ``stacked``: {block: {weight name: stacked array}} for the 51 trained blocks (the layout of a
-    :class:`BlockNet`'s variables: ``weights.stacked_from_state_dict``, ``weights.read_keras_weights``).
-    Call: as :class:`XUMXSliCQ` in eval mode, 70 blocks (batch, 2, nf, S, M) -> {target: [70 tensors]}.
-    """
-
-    def __init__(self, stacked: Mapping[int, Mapping[str, np.ndarray]], targets: Sequence[str] = TARGETS):
-        self.target_names = tuple(targets)
-        self.trained_blocks = tuple(b for b in range(N_BLOCKS) if has_network(b))
-        folded = [fold_weights(stacked[b], len(self.target_names)) for b in self.trained_blocks]
-        self._plan = InferencePlan(self.target_names, self.trained_blocks, lambda: folded)
-
-    @classmethod
-    def of_model(cls, model: "XUMXSliCQ") -> "FrozenNetwork":
-        """A frozen copy of a Keras model's current weights."""
-        return cls({net.block: {name: net.variable(name).numpy() for name in net.target_axes}
-                    for net in model.block_nets}, model.target_names)
-
-    def __call__(self, blocks) -> dict:
-        import tensorflow as tf
-
-        return self._plan([tf.convert_to_tensor(x) for x in check_blocks(blocks)])
+def freeze(model: "XUMXSliCQ") -> FrozenNetwork:
+    """A :class:`~.frozen.FrozenNetwork` of a Keras model's current weights."""
+    return FrozenNetwork({net.block: {name: net.variable(name).numpy() for name in net.target_axes}
+                          for net in model.block_nets}, model.target_names)
 
 
 def _block_specs():
@@ -644,34 +442,10 @@ class XUMXSliCQ(keras.Model):
         if self.use_function and tf.executing_eagerly():
             if not training and self.use_plan:
                 if self._plan is None:
-                    self._plan = InferencePlan.of_model(self)
+                    self._plan = inference_plan(self)
                 return self._plan([ops.convert_to_tensor(x) for x in blocks])
             return self._function(bool(training))(blocks)
         return self.forward(blocks, training=bool(training))
-
-
-def check_blocks(blocks) -> list:
-    """70 blocks of shape (batch, 2, nf_b, S, M_b) with one S >= 3 (cast to float32), else a one-line
-    ValueError."""
-    blocks = list(blocks)
-    if len(blocks) != N_BLOCKS:
-        raise ValueError(f"expected a list of {N_BLOCKS} sliCQT magnitude blocks, got {len(blocks)}")
-    slices = set()
-    for b, x in enumerate(blocks):
-        if keras.backend.standardize_dtype(x.dtype) != "float32":
-            blocks[b] = ops.cast(x, "float32")
-    for b, (x, (_, nf, m)) in enumerate(zip(blocks, BLOCKS)):
-        shape = tuple(x.shape)
-        if len(shape) != 5 or shape[1] != NB_CHANNELS or shape[2] != nf or shape[4] != m:
-            raise ValueError(f"block {b}: expected shape (batch, {NB_CHANNELS}, {nf}, S, {m}), got {shape}")
-        slices.add(shape[3])
-    known = {s for s in slices if s is not None}
-    if len(known) > 1:
-        raise ValueError(f"all blocks must have the same number of slices S, got {sorted(known)}")
-    if known and min(known) < MIN_SLICES:
-        raise ValueError(f"S = {min(known)} slices is too short for the network (needs S >= {MIN_SLICES}, "
-                         "i.e. at least 9031 samples); pad the input")
-    return blocks
 
 
 def build_model(seed: int | None = None, shared_init: bool = True, targets: Sequence[str] = TARGETS,

@@ -89,13 +89,14 @@ def load_network(weights):
     part of a command-line run). ``weights`` as for :func:`load_model`; a ``.weights.h5`` whose layout
     :func:`~.weights.read_keras_weights` does not recognise goes through the Keras model."""
     path = _weights_file(weights)
-    from .model import FrozenNetwork
+    from .frozen import FrozenNetwork
+    from .model import freeze
     from .weights import frozen_from_state_dict, read_keras_weights
 
     if path.suffix == ".npz":
         return frozen_from_state_dict(path)
     stacked = read_keras_weights(path)
-    return FrozenNetwork(stacked) if stacked is not None else FrozenNetwork.of_model(load_model(path))
+    return FrozenNetwork(stacked) if stacked is not None else freeze(load_model(path))
 
 
 def to_stereo(audio: np.ndarray) -> np.ndarray:

@@ -193,7 +193,7 @@ def load_state_dict(model, source, strict: bool = True) -> None:
 
 def frozen_from_state_dict(source, targets=TARGETS):
     """A :class:`~.model.FrozenNetwork` (eval mode, no Keras model) from a complete original-layout state dict."""
-    from .model import FrozenNetwork, join_targets
+    from .frozen import FrozenNetwork, join_targets
 
     per_block = stacked_from_state_dict(source, targets)
     return FrozenNetwork({b: {name: join_targets(name, parts) for name, parts in weights.items()}
@@ -208,7 +208,7 @@ def read_keras_weights(path) -> dict | None:
     """
     import h5py
 
-    from .model import target_axes
+    from .frozen import target_axes
     from .params import has_network
 
     trained = [b for b in range(len(BLOCKS)) if has_network(b)]
