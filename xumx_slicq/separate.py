@@ -84,19 +84,29 @@ def load_model(weights):
 
 
 def load_network(weights):
-    """The four networks for separation only (:class:`~.model.FrozenNetwork`): the same weights and outputs
+    """The four networks for separation only (:class:`~.frozen.FrozenNetwork`): the same weights and outputs
     as :func:`load_model` in eval mode, without building the Keras model (~0.1 s instead of ~1.4 s, a large
     part of a command-line run). ``weights`` as for :func:`load_model`; a ``.weights.h5`` whose layout
     :func:`~.weights.read_keras_weights` does not recognise goes through the Keras model."""
     path = _weights_file(weights)
+    network = _read_network(path)
+    if network is None:
+        from .model import freeze
+
+        network = freeze(load_model(path))
+    return network
+
+
+def _read_network(path: Path):
+    """A FrozenNetwork straight from the file (numpy and h5py only: no TensorFlow or Keras import, so it can
+    run beside one), or None for an .h5 that only Keras can read."""
     from .frozen import FrozenNetwork
-    from .model import freeze
     from .weights import frozen_from_state_dict, read_keras_weights
 
     if path.suffix == ".npz":
         return frozen_from_state_dict(path)
     stacked = read_keras_weights(path)
-    return FrozenNetwork(stacked) if stacked is not None else freeze(load_model(path))
+    return FrozenNetwork(stacked) if stacked is not None else None
 
 
 def to_stereo(audio: np.ndarray) -> np.ndarray:
@@ -268,17 +278,35 @@ def main(argv=None) -> int:
     if args.niter < 0:
         parser.error("--niter must be 0 or more")
     quiet_tensorflow()
+    import importlib
+    from concurrent.futures import ThreadPoolExecutor
+
     from common.audio import load_audio, save_audio
+
+    from .weights import StateDictError
+
+    for module in ("frozen", "transform", "weights"):   # numpy-only modules, imported before the worker starts
+        importlib.import_module(f"{__package__}.{module}")
 
     def run() -> int:
         names = output_names(args.inputs, args.name_from_folder)
-        separator = Separator(load_network(args.weights), wiener=args.wiener,
+        path = _weights_file(args.weights)
+        # Importing TensorFlow (and Keras with it) takes 3-5 s of one core; meanwhile a worker thread reads
+        # and folds the weights and decodes the first input (numpy, h5py and soundfile only).
+        with ThreadPoolExecutor(1) as pool:
+            network = pool.submit(_read_network, path)
+            first = pool.submit(load_audio, args.inputs[0], sr=SAMPLE_RATE, max_channels=None)
+            importlib.import_module("tensorflow")
+        network = network.result() or load_network(path)
+        separator = Separator(network, wiener=args.wiener,
                               stft_window="boxcar" if args.legacy else "hann", niter=args.niter,
                               residual=args.residual, softmask=args.softmask,
                               chunk_samples=max(MIN_SAMPLES, int(round(args.chunk_seconds * SAMPLE_RATE))))
+        preloaded = {args.inputs[0]: first}
 
         def process(path: str, name: str) -> str:
-            x, _ = load_audio(path, sr=SAMPLE_RATE, max_channels=None)
+            early = preloaded.pop(path, None)
+            x, _ = early.result() if early is not None else load_audio(path, sr=SAMPLE_RATE, max_channels=None)
             estimates = separator(x, progress=not args.quiet)
             folder = Path(args.outdir) / name
             for target, audio in estimates.items():
@@ -292,7 +320,7 @@ def main(argv=None) -> int:
 
         return run_batch(args.inputs, names, process, quiet=args.quiet, outdir=args.outdir)
 
-    return run_cli(run, errors=(WeightsError, CLIError))
+    return run_cli(run, errors=(WeightsError, StateDictError, CLIError))
 
 
 if __name__ == "__main__":
