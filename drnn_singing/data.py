@@ -116,6 +116,22 @@ def clip_arrays(clip: Clip, context: int = P.CONTEXT):
     return inputs[None], targets[None]
 
 
+def input_statistics(clips: list[Clip]) -> tuple[np.ndarray, np.ndarray]:
+    """Per-bin mean and 1/std of the mixture magnitudes over every frame of the unshifted training
+    mixtures (what model.Standardize subtracts and multiplies by): two (513,) float32 arrays."""
+    total = np.zeros(P.N_BINS)
+    square = np.zeros(P.N_BINS)
+    count = 0
+    for clip in clips:
+        mag = np.abs(F.stft(clip.music + clip.voice)).astype(np.float64)
+        total += mag.sum(axis=0)
+        square += (mag ** 2).sum(axis=0)
+        count += mag.shape[0]
+    mean = total / count
+    std = np.sqrt(np.maximum(square / count - mean ** 2, 0.0))
+    return mean.astype(np.float32), (1.0 / np.maximum(std, 1e-8)).astype(np.float32)
+
+
 def validation_dataset(clips: list[Clip], context: int = P.CONTEXT):
     """Dev clips, each one whole sequence (batch of 1), for Keras' val_loss."""
     import tensorflow as tf

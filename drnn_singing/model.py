@@ -50,6 +50,20 @@ class CenterFrame(layers.Layer):
         return {**super().get_config(), "bins": self.bins, "context": self.context}
 
 
+class Standardize(layers.Layer):
+    """(B, T, bins) -> (x - mean) * scale per bin, with fixed statistics of the training mixtures
+    (``data.input_statistics``; Open-Unmix's input mean/scale, here not trained). Stored with the
+    weights (non-trainable), so a run folder needs nothing else. Before they are set: the identity."""
+
+    def build(self, input_shape):
+        bins = int(input_shape[-1])
+        self.mean = self.add_weight(shape=(bins,), initializer="zeros", trainable=False, name="mean")
+        self.scale = self.add_weight(shape=(bins,), initializer="ones", trainable=False, name="scale")
+
+    def call(self, x):
+        return (x - self.mean) * self.scale
+
+
 def _glorot(fan_in: int, fan_out: int, seed=None):
     """U(-s, s), s = sqrt(6/(fan_in+fan_out)) (MATLAB initialize_weights.m)."""
     limit = math.sqrt(6.0 / (fan_in + fan_out))
@@ -177,14 +191,19 @@ def recurrent_layers(arch: str, n_layers: int = P.N_HIDDEN_LAYERS) -> tuple[int,
 
 
 def build_model(arch: str = "drnn2", bins: int = P.N_BINS, context: int = P.CONTEXT,
-                hidden: int | None = None, n_layers: int = P.N_HIDDEN_LAYERS, seed: int = 0) -> keras.Model:
+                hidden: int | None = None, n_layers: int = P.N_HIDDEN_LAYERS, seed: int = 0,
+                input_norm: bool = False) -> keras.Model:
     """Build an architecture of params.ARCHS.
 
     bins/context/hidden/n_layers default to the paper's values (513, 3, 1000 or the variant's
     width, 3); tests pass tiny values. Output (B, T, 2*bins), masked, [music, voice].
+    input_norm: the recurrent stacks (lstm3x1000, gru3x256) see the mixture frame standardised per bin
+    (:class:`Standardize`, 2*bins non-trainable weights) instead of the raw magnitudes.
     """
     if arch not in P.ARCHS:
         raise ValueError(f"unknown architecture {arch!r}; choose from {', '.join(P.ARCHS)}")
+    if input_norm and arch not in ("lstm3x1000", "gru3x256"):
+        raise ValueError(f"input_norm applies to lstm3x1000 and gru3x256, not {arch} (Huang's networks take raw magnitudes)")
     features = keras.Input(shape=(None, context * bins), name="features")
     mixture = CenterFrame(bins, context, name="mixture_magnitude")(features)
 
@@ -192,7 +211,7 @@ def build_model(arch: str = "drnn2", bins: int = P.N_BINS, context: int = P.CONT
         # Blog / andabi: recurrent stack on the mixture frame, one Dense(bins, relu) head per source,
         # then the mask (ReLU outputs are >= 0, so |.| changes nothing).
         units = hidden or (P.LSTM_UNITS if arch == "lstm3x1000" else P.ANDABI_GRU_UNITS)
-        x = mixture
+        x = Standardize(name="input_norm")(mixture) if input_norm else mixture
         for i in range(n_layers):
             if arch == "lstm3x1000":   # Keras' LSTM math, input product hoisted out of the time loop
                 x = projected_lstm(x, units, name=f"lstm{i + 1}", seed=seed + i + 1)
@@ -213,5 +232,5 @@ def build_model(arch: str = "drnn2", bins: int = P.N_BINS, context: int = P.CONT
     return keras.Model(features, masked, name=arch)
 
 
-CUSTOM_OBJECTS = {"SoftMask": SoftMask, "CenterFrame": CenterFrame, "ReLURecurrence": ReLURecurrence,
+CUSTOM_OBJECTS = {"SoftMask": SoftMask, "CenterFrame": CenterFrame, "ReLURecurrence": ReLURecurrence, "Standardize": Standardize,
                   "LSTMRecurrence": LSTMRecurrence, "ForgetGateBias": ForgetGateBias}

@@ -78,7 +78,8 @@ def load_separator(weights=None) -> Separator:
     """Build the architecture named in config.json and load its weights (float16 files are upcast)."""
     from .model import build_model
     weights_file, config = resolve_weights(weights)
-    model = build_model(config["arch"], hidden=config.get("hidden"), n_layers=config.get("layers", P.N_HIDDEN_LAYERS))
+    model = build_model(config["arch"], hidden=config.get("hidden"), n_layers=config.get("layers", P.N_HIDDEN_LAYERS),
+                        input_norm=bool(config.get("input_norm", False)))
     try:
         model.load_weights(str(weights_file))
     except Exception as err:  # h5py/keras raise many types for truncated or mismatched files

@@ -165,15 +165,15 @@ def check_run_folder(out: Path, resume: bool) -> None:
                             "before its first epoch ended); start a new run with a new --out")
 
 
-def init_from(model, arch: str, hidden, layers: int, weights: Path) -> None:
+def init_from(model, arch: str, hidden, layers: int, weights: Path, input_norm: bool = False) -> None:
     """Load a previous run's weights into `model` (warm start); the architectures must match."""
     from .separate import ModelFileError, resolve_weights
     weights_file, config = resolve_weights(None if str(weights) == "pretrained" else weights)
-    wanted = {"arch": arch, "hidden": hidden, "layers": layers}
-    held = {k: config.get(k) for k in wanted}
+    wanted = {"arch": arch, "hidden": hidden, "layers": layers, "input_norm": input_norm}
+    held = {k: config.get(k, False if k == "input_norm" else None) for k in wanted}
     if held != wanted:
         raise TrainingError(f"{weights_file}: holds {held}, but this run builds {wanted}; "
-                            "pass the same --arch/--hidden/--layers or other --init-weights")
+                            "pass the same --arch/--hidden/--layers/--input-norm or other --init-weights")
     try:
         model.load_weights(str(weights_file))
     except (ValueError, OSError) as err:
@@ -202,6 +202,10 @@ def parse_args(argv=None):
                         help="circular shifts per clip and epoch: 0 = all of Huang's grid (2133 mixtures), "
                              "k = k random shifts of the grid")
     parser.add_argument("--circular-step", type=int, default=P.CIRCULAR_STEP, help="shift step in samples (0 = no augmentation)")
+    parser.add_argument("--input-norm", choices=["none", "standardize"], default="none",
+                        help="lstm3x1000 / gru3x256 only: none = the raw mixture magnitudes (the blog, andabi); "
+                             "standardize = per-bin mean and std of the training mixtures removed (fixed, stored "
+                             "with the weights), as Open-Unmix does")
     parser.add_argument("--hidden", type=int, default=None, help="units per layer (default: the architecture's)")
     parser.add_argument("--layers", type=int, default=P.N_HIDDEN_LAYERS)
     parser.add_argument("--limit-clips", type=int, default=None, help="use only the first N training clips")
@@ -234,6 +238,9 @@ def train(args) -> Path:
     out = args.out
     check_run_folder(out, args.resume)
     gamma = default_gamma(args.arch) if args.gamma is None else args.gamma
+    if args.input_norm != "none" and args.arch not in ("lstm3x1000", "gru3x256"):
+        raise TrainingError(f"--input-norm applies to lstm3x1000 and gru3x256; {args.arch} takes Huang's raw "
+                            "magnitudes (drop --input-norm)")
     if args.optimizer == "lbfgs":
         from .lbfgs import check_available
         try:
@@ -259,11 +266,17 @@ def train(args) -> Path:
     from .model import build_model
     keras.utils.set_random_seed(args.seed)
     label = f"{args.arch} + discrim (gamma {gamma:g})" if gamma else args.arch
-    config = {"arch": args.arch, "hidden": args.hidden, "layers": args.layers, "gamma": gamma, "label": label}
+    input_norm = args.input_norm == "standardize"
+    config = {"arch": args.arch, "hidden": args.hidden, "layers": args.layers, "gamma": gamma, "label": label,
+              "input_norm": input_norm}
     with strategy.scope():
-        model = build_model(args.arch, hidden=args.hidden, n_layers=args.layers, seed=args.seed)
+        model = build_model(args.arch, hidden=args.hidden, n_layers=args.layers, seed=args.seed,
+                            input_norm=input_norm)
+        if input_norm and not args.resume:   # fixed statistics of the training mixtures (resume: in the weights)
+            from .data import input_statistics
+            model.get_layer("input_norm").set_weights(list(input_statistics(train_clips)))
         if args.init_weights is not None and not args.resume:   # before compile: no optimizer state to match
-            init_from(model, args.arch, args.hidden, args.layers, args.init_weights)
+            init_from(model, args.arch, args.hidden, args.layers, args.init_weights, input_norm)
         optimizer = keras.optimizers.Adam(args.lr, clipnorm=args.clipnorm or None)
         model.compile(optimizer=optimizer, loss=loss)
     print(f"{args.arch}: {model.count_params():,} parameters, gamma {gamma:g}", flush=True)

@@ -435,3 +435,29 @@ def test_separate_silent_and_shorter_than_one_frame(tmp_path, capsys):
     for source in ("vocals", "accompaniment"):
         wave, _ = sf.read(tmp_path / "sep" / "short" / f"{source}.wav")
         assert wave.shape == (700,) and np.all(np.isfinite(wave))
+
+
+def test_input_standardisation_for_the_recurrent_stacks(synthetic_mir1k, tmp_path, capsys):
+    """--input-norm standardize: the per-bin statistics of the training mixtures are in the weights (equal
+    to a hand computation), the run folder says so, separate rebuilds the same model; Huang's networks
+    refuse it."""
+    from drnn_singing import data, features as F, separate, train
+
+    out = tmp_path / "lstm"
+    assert train.main(["--root", str(synthetic_mir1k), "--arch", "lstm3x1000", "--hidden", "8", "--layers", "1",
+                       "--input-norm", "standardize", "--shifts-per-clip", "1", "--circular-step", "4000",
+                       "--frames-per-batch", "100", "--epochs", "1", "--out", str(out)]) == 0
+    assert json.loads((out / "config.json").read_text())["input_norm"] is True
+    clips = data.load_split(synthetic_mir1k, "train")
+    mags = np.concatenate([np.abs(F.stft(c.music + c.voice)) for c in clips]).astype(np.float64)
+    loaded = separate.load_separator(out)
+    mean, scale = (np.asarray(w) for w in loaded.model.get_layer("input_norm").weights)
+    np.testing.assert_allclose(mean, mags.mean(axis=0), rtol=1e-5)
+    np.testing.assert_allclose(scale, 1 / mags.std(axis=0), rtol=1e-4)
+    feats = F.add_context(mags[:50].astype(np.float32))
+    normalised = loaded(feats)
+    loaded.model.get_layer("input_norm").set_weights([np.zeros_like(mean), np.ones_like(scale)])
+    assert not np.allclose(normalised, loaded(feats))   # the layer is applied
+    assert train.main(["--root", str(synthetic_mir1k), "--arch", "drnn2", "--input-norm", "standardize",
+                       "--out", str(tmp_path / "x")]) == 2
+    assert "--input-norm applies to lstm3x1000" in capsys.readouterr().err
