@@ -30,7 +30,7 @@ BN_PARTS = ("gamma", "beta", "moving_mean", "moving_variance")
 
 
 def target_axes() -> dict:
-    """{weight name: (axis, size of one target's chunk along it)} of a :class:`BlockNet`'s stacked weights,
+    """{weight name: (axis, size of one target's chunk along it)} of a :class:`~.model.BlockNet`'s stacked weights,
     in the order ``BlockNet.build`` creates them."""
     c1, c2 = CHANNELS
     axes = {"input_mean": (0, 1), "input_scale": (0, 1), "conv1": (3, c1), "conv2": (3, c2),
@@ -43,7 +43,7 @@ def target_axes() -> dict:
 
 
 def join_targets(name: str, parts: Sequence) -> np.ndarray:
-    """Per-target arrays of weight ``name`` -> the stacked array a :class:`BlockNet` holds."""
+    """Per-target arrays of weight ``name`` -> the stacked array a :class:`~.model.BlockNet` holds."""
     axis, size = target_axes()[name]
     parts = [np.expand_dims(p, axis) if size == 1 else np.asarray(p) for p in parts]
     return np.concatenate(parts, axis=axis)
@@ -52,7 +52,7 @@ def join_targets(name: str, parts: Sequence) -> np.ndarray:
 def fold_weights(val: Mapping[str, np.ndarray], n_targets: int) -> tuple:
     """The eval-mode weights of one block, folded for :func:`plan_block` (numpy float32, computed in float64).
 
-    val: the block's stacked weights by name (:func:`target_axes`; a :class:`BlockNet`'s variables).
+    val: the block's stacked weights by name (:func:`target_axes`; a :class:`~.model.BlockNet`'s variables).
 
     BatchNorm with running statistics after a bias-free convolution is an affine map per output channel,
     s = gamma / sqrt(var + eps), t = beta - mean * s, so conv(x, k) then BN equals conv(x, k * s) + t.
@@ -213,8 +213,8 @@ class FrozenNetwork:
     Building the Keras model (1,200 variables) and assigning a state dict takes ~1.4 s of a command-line
     run; folding the same arrays takes ~0.1 s, and the forward is the model's own :class:`InferencePlan`.
     ``stacked``: {block: {weight name: stacked array}} for the 51 trained blocks (the layout of a
-    :class:`BlockNet`'s variables: ``weights.stacked_from_state_dict``, ``weights.read_keras_weights``).
-    Call: as :class:`XUMXSliCQ` in eval mode, 70 blocks (batch, 2, nf, S, M) -> {target: [70 tensors]}.
+    :class:`~.model.BlockNet`'s variables: ``weights.stacked_from_state_dict``, ``weights.read_keras_weights``).
+    Call: as :class:`~.model.XUMXSliCQ` in eval mode, 70 blocks (batch, 2, nf, S, M) -> {target: [70 tensors]}.
     """
 
     def __init__(self, stacked: Mapping[int, Mapping[str, np.ndarray]], targets: Sequence[str] = TARGETS):
