@@ -188,6 +188,11 @@ class InferencePlan:
             self._functions[batch] = fn
         return fn
 
+    def trace(self, batch: int = 1) -> None:
+        """Trace the function for ``batch`` now (any S), e.g. on a thread while the caller computes the input."""
+        if self.trained_blocks:
+            self._function(batch, [list(w) for w in self.fold()]).get_concrete_function()
+
     def __call__(self, blocks: Sequence) -> dict:
         """blocks: 70 float32 tensors (B, 2, nf, S, M) (checked by the caller) -> {target: [70 tensors]}."""
         import tensorflow as tf
@@ -222,6 +227,10 @@ class FrozenNetwork:
         self.trained_blocks = tuple(b for b in range(N_BLOCKS) if has_network(b))
         folded = [fold_weights(stacked[b], len(self.target_names)) for b in self.trained_blocks]
         self._plan = InferencePlan(self.target_names, self.trained_blocks, lambda: folded)
+
+    def trace(self, batch: int = 1) -> None:
+        """Trace the eval function for ``batch`` ahead of the first call (:meth:`InferencePlan.trace`)."""
+        self._plan.trace(batch)
 
     def __call__(self, blocks) -> dict:
         import tensorflow as tf
