@@ -31,6 +31,7 @@ from .params import (CHUNK_SAMPLES, MIN_SAMPLES, NB_CHANNELS, NITER, SAMPLE_RATE
                      WIENER_WIN_LEN)
 
 WIENER_MODES = ("stft", "slicq")
+HALVES = (slice(0, 2), slice(2, None))   # the sources in two groups, one per thread
 WEIGHTS_NAME = "model.weights.h5"
 
 
@@ -162,8 +163,11 @@ class Separator:
         return {t: [np.asarray(b)[0] for b in out[t]] for t in TARGETS}
 
     def separate_chunk(self, audio: np.ndarray) -> np.ndarray:
-        """(2, L) float32 -> (sources, 2, L) float32, sources in ``self.names`` order."""
-        from .wiener import wiener
+        """(2, L) float32 -> (sources, 2, L) float32, sources in ``self.names`` order.
+
+        The per-source steps (inverse sliCQT, STFT, inverse STFT) and the Wiener windows run on one thread
+        per core (``wiener.map_threads``): numpy and scipy release the GIL in them."""
+        from .wiener import map_threads, wiener
 
         length = audio.shape[-1]
         if length < MIN_SAMPLES:  # the original crashes below this (S = 2); pad, then crop
@@ -180,11 +184,12 @@ class Separator:
                            [xb.reshape(*xb.shape[:2], -1) for xb in x], self.niter, softmask=self.softmask,
                            residual=self.residual)
                 blocks = [yb.reshape(yb.shape[0], *xb.shape) for yb, xb in zip(y, x)]
-            with self._stage("transform"):
-                out = self.slicqt.backward(blocks, n)                    # (sources, 2, n)
+            with self._stage("transform"):                            # (sources, 2, n), two halves on two threads
+                out = np.concatenate(map_threads(lambda part: self.slicqt.backward([b[part] for b in blocks], n),
+                                                 HALVES))
         else:
             from .stft import istft, stft
-            from .wiener import map_threads, mix_phase
+            from .wiener import mix_phase
 
             with self._stage("transform"):
                 phases = [mix_phase(xb) for xb in x]
@@ -193,11 +198,11 @@ class Separator:
                     return self.slicqt.backward([np.stack([ymag[t][b] for t in targets]) * phase
                                                  for b, phase in enumerate(phases)], n)
 
-                # two halves of the targets on two threads (numpy and scipy release the GIL)
-                y0 = np.concatenate(map_threads(inverse, [TARGETS[:2], TARGETS[2:]]))  # (4, 2, n)
+                y0 = np.concatenate(map_threads(inverse, [TARGETS[part] for part in HALVES]))  # (4, 2, n)
             with self._stage("wiener"):
                 mix = stft(audio, self.stft_window)                   # (2, F, T)
-                v = np.abs(stft(y0.astype(np.float32), self.stft_window))  # (4, 2, F, T)
+                v = np.concatenate(map_threads(lambda part: np.abs(stft(y0[part], self.stft_window)),
+                                               HALVES))                 # (4, 2, F, T)
                 spec = np.empty((len(self.names),) + mix.shape, dtype=mix.dtype)
                 windows = [slice(start, start + self.wiener_win_len)
                            for start in range(0, mix.shape[-1], self.wiener_win_len)]
@@ -207,7 +212,7 @@ class Separator:
                                             residual=self.residual)
 
                 map_threads(filter_window, windows)
-                out = istft(spec, n, self.stft_window)
+                out = np.concatenate(map_threads(lambda part: istft(spec[part], n, self.stft_window), HALVES))
         return np.ascontiguousarray(out[..., :length], dtype=np.float32)
 
     # ---- a whole signal --------------------------------------------------------------------------
