@@ -54,6 +54,28 @@ def exit_now(status: int) -> None:
     os._exit(status if isinstance(status, int) else 1)
 
 
+def keep_freed_memory(mmap_threshold: int = 32 * 1024 * 1024) -> bool:
+    """Ask glibc's allocator to reuse freed memory instead of returning it to the system at once.
+
+    A separation allocates and frees many arrays of 1-30 MB (spectrogram windows, EM temporaries); by
+    default glibc serves each from fresh zeroed pages (mmap), so every pass page-faults them in again,
+    which on a cold start costs as much as the arithmetic (measured: a first Wiener-EM pass 1.1-1.3 s
+    against 0.5 s). Below ``mmap_threshold`` (glibc's maximum, 32 MB) blocks come from the heap and the
+    heap is not trimmed. Peak memory is unchanged; freed memory is kept for reuse until the process
+    ends. Returns False (nothing changed) where the C library is not glibc.
+    """
+    import ctypes
+    import ctypes.util
+
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+        mallopt = libc.mallopt
+    except (OSError, AttributeError):
+        return False
+    m_trim_threshold, m_mmap_threshold = -1, -3        # glibc's <malloc.h> parameter numbers
+    return bool(mallopt(m_mmap_threshold, mmap_threshold)) and bool(mallopt(m_trim_threshold, 2 ** 31 - 1))
+
+
 # --------------------------------------------------------------------------------------------------
 # The `separate` command line shared by every system
 # --------------------------------------------------------------------------------------------------

@@ -276,13 +276,15 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv=None) -> int:
-    from common.cli import CLIError, output_names, parse_separate_args, quiet_tensorflow, run_batch, run_cli
+    from common.cli import (CLIError, keep_freed_memory, output_names, parse_separate_args, quiet_tensorflow,
+                            run_batch, run_cli)
 
     parser = build_parser()
     args = parse_separate_args(parser, argv)
     if args.niter < 0:
         parser.error("--niter must be 0 or more")
     quiet_tensorflow()
+    keep_freed_memory()
     import importlib
     import threading
     from concurrent.futures import ThreadPoolExecutor
