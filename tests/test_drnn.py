@@ -461,3 +461,27 @@ def test_input_standardisation_for_the_recurrent_stacks(synthetic_mir1k, tmp_pat
     assert train.main(["--root", str(synthetic_mir1k), "--arch", "drnn2", "--input-norm", "standardize",
                        "--out", str(tmp_path / "x")]) == 2
     assert "--input-norm applies to lstm3x1000" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("gamma", [0.0, 0.1, 0.5])
+def test_discriminative_optimum_is_biased_by_gamma(gamma):
+    """Under the mask (estimates summing to z = y1 + y2), the loss's best music estimate is
+    y1 + gamma / (1 - gamma) * (y1 - y2), clipped to [0, z]: 2*y1 - y2 for the blog's gamma 0.5 (README,
+    "3 x LSTM(1000)"), 1.11*y1 - 0.11*y2 for 0.1. Checked by a grid search over the mask with the loss itself."""
+    from drnn_singing.losses import discriminative_loss
+    from drnn_singing.train import default_gamma
+    assert default_gamma("lstm3x1000") == 0.1 and default_gamma("drnn2") == 0.05
+    rng = np.random.default_rng(1)
+    y1, y2 = rng.uniform(0.1, 1.0, 64), rng.uniform(0.1, 1.0, 64)
+    z = y1 + y2
+    masks = np.linspace(0, 1, 20001)[:, None]                                 # (grid, bins)
+    est1, est2 = masks * z, (1 - masks) * z
+    per_bin = 0.5 * ((est1 - y1) ** 2 + (est2 - y2) ** 2 - gamma * (est1 - y2) ** 2 - gamma * (est2 - y1) ** 2)
+    # the same numbers as the library function on a few grid points
+    pick = [0, 7000, 20000]
+    lib = np.asarray(discriminative_loss(np.concatenate([y1, y2])[None, None].repeat(3, 1),
+                                         np.concatenate([est1[pick], est2[pick]], axis=1)[None], gamma))[0]
+    np.testing.assert_allclose(lib, per_bin[pick].sum(axis=1), rtol=1e-5)
+    best = est1[np.argmin(per_bin, axis=0), np.arange(64)]
+    expected = np.clip(y1 + gamma / (1 - gamma) * (y1 - y2), 0, z)
+    np.testing.assert_allclose(best, expected, atol=2e-4 * z.max())
