@@ -316,28 +316,8 @@ def save_state_dict(model, path) -> Path:
 
 
 def expected_shapes(model=None) -> dict:
-    """{key: shape} of the original state dict (without building anything if ``model`` is None)."""
-    from .params import CHANNELS, NB_CHANNELS, has_network, kernel_size
-
-    if model is not None:
-        shapes = {e[0]: e[6] for e in key_map(model)}
-        shapes.update({k: () for k in num_batches_tracked_keys(model)})
-        return dict(sorted(shapes.items(), key=lambda kv: _order(kv[0], model.target_names)))
-    c1, c2 = CHANNELS
-    shapes = {}
-    for t in STATE_DICT_TARGET_ORDER:
-        for b, (_, nf, m) in enumerate(BLOCKS):
-            if not has_network(b):
-                continue
-            kf, kt = kernel_size(nf, m)
-            p = f"bucketed_unmixes_{t}.{b}."
-            shapes[p + "input_mean"] = shapes[p + "input_scale"] = (nf,)
-            for j, io in ((0, (c1, NB_CHANNELS)), (3, (c2, c1)), (6, (c2, c1)), (9, (c1, NB_CHANNELS))):
-                shapes[f"{p}cdae.{j}.weight"] = (*io, kf, kt)
-            for j, c in ((1, c1), (4, c2), (7, c1), (10, NB_CHANNELS)):
-                for f in BN_KEYS:
-                    shapes[f"{p}cdae.{j}.{f}"] = (c,)
-                shapes[f"{p}cdae.{j}.num_batches_tracked"] = ()
-            shapes[p + "cdae.12.weight"] = (NB_CHANNELS, NB_CHANNELS, 1, 3)
-            shapes[p + "cdae.12.bias"] = (NB_CHANNELS,)
-    return dict(sorted(shapes.items(), key=lambda kv: _order(kv[0], STATE_DICT_TARGET_ORDER)))
+    """{key: shape} of the original state dict (from :func:`layout`, without building anything if ``model`` is None)."""
+    targets = model.target_names if model is not None else STATE_DICT_TARGET_ORDER
+    shapes = {e[0]: e[6] for e in layout(targets)}
+    shapes.update({k: () for k in num_batches_tracked_keys(targets=targets)})
+    return dict(sorted(shapes.items(), key=lambda kv: _order(kv[0], targets)))
