@@ -111,6 +111,9 @@ def main() -> int:
     ap.add_argument("--repeats", type=int, default=3)
     args = ap.parse_args()
 
+    from common.cli import quiet_tensorflow
+
+    quiet_tensorflow()
     from xumx_slicq import params
     from xumx_slicq.model import build_model, freeze, random_blocks
     from xumx_slicq.separate import Separator, load_network
@@ -153,10 +156,14 @@ def main() -> int:
             weights = str(Path(tmp) / "random.npz")
             np.savez(weights, **export_state_dict(keras_model))
         # what every TensorFlow command pays before any work (it varies with the machine's load): the
-        # interpreter, `import tensorflow` (which imports Keras) and the exit
-        floor = timed(lambda: subprocess.run([sys.executable, "-c", "import tensorflow"], check=True, cwd=REPO),
-                      args.repeats)
-        print(f"  `python -c 'import tensorflow'` alone: {min(floor):.1f} / {statistics.median(floor):.1f} s")
+        # interpreter, `import tensorflow` (which imports Keras) and the exit; and the same import without
+        # Keras, as xumx_slicq.separate does it
+        for what, code in (("import tensorflow", "import tensorflow"),
+                           ("the same without Keras", "from common.cli import import_tensorflow_without_keras as "
+                                                      "i; i()")):
+            floor = timed(lambda: subprocess.run([sys.executable, "-c", code], check=True, cwd=REPO,
+                                                 stderr=subprocess.DEVNULL), args.repeats)
+            print(f"  python -c, {what}, alone: {min(floor):.1f} / {statistics.median(floor):.1f} s")
         for mode in ("stft", "slicq"):
             cmd = [sys.executable, "-m", "xumx_slicq.separate", str(song), "--weights", weights, "--outdir",
                    str(Path(tmp) / "out"), "--wiener", mode, "--quiet"]

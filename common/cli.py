@@ -233,6 +233,31 @@ def quiet_tensorflow() -> None:
         sys.meta_path.insert(0, _QuietImport())
 
 
+def import_tensorflow_without_keras():
+    """Import and return TensorFlow without the Keras import that TensorFlow's ``__init__`` does eagerly.
+
+    For commands that run TensorFlow ops but no Keras model (``xumx_slicq.separate``'s frozen networks).
+    TensorFlow imports ``keras.src.optimizers`` at the end of its ``__init__`` only to register Keras'
+    optimizers for SavedModel loading, inside ``try: ... except ImportError: pass``; Keras in turn imports
+    scikit-learn (for its wrappers). That is 1.3-1.5 s of a 3.5 s import on these 2 cores. While TensorFlow
+    is imported, ``sys.modules["keras"]`` is None, which Python turns into that ImportError; afterwards the
+    entry is removed, so ``import keras`` and ``tf.keras`` still work, importing Keras when first used.
+    Does nothing special when TensorFlow or Keras is already imported. Not for use while another thread
+    may import Keras.
+    """
+    if "tensorflow" in sys.modules or "keras" in sys.modules:
+        import tensorflow
+
+        return tensorflow
+    sys.modules["keras"] = None
+    try:
+        import tensorflow
+    finally:
+        if sys.modules.get("keras", 0) is None:
+            del sys.modules["keras"]
+    return tensorflow
+
+
 class _QuietImport:
     """A one-shot import hook: module ``name``'s code runs with fd 2 captured (see above)."""
 

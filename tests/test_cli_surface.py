@@ -221,3 +221,21 @@ def test_no_tensorflow_log_reaches_stderr(tmp_path):
     if not [line for line in bare.stderr.splitlines() if TF_LOG.search(line)]:
         pytest.skip("TensorFlow wrote no start-up log on this machine, so the runs above could not show "
                     "that it is hidden (they did show that nothing reaches stderr)")
+
+
+LEAN_IMPORT = """
+import sys
+from common.cli import import_tensorflow_without_keras
+tf = import_tensorflow_without_keras()
+print('keras' in sys.modules, float(tf.reduce_sum(tf.nn.conv2d(tf.ones((1, 4, 4, 1)), tf.ones((3, 3, 1, 1)), 1, 'SAME'))))
+import keras
+print(keras.layers.Dense(3)(tf.ones((2, 5))).shape, tf.keras.layers.Dense is keras.layers.Dense)
+"""
+
+
+def test_tensorflow_imported_without_keras_still_lets_keras_load_later():
+    run = _run(["-c", LEAN_IMPORT])
+    assert run.returncode == 0, run.stderr[-1000:]
+    # Keras was not imported with TensorFlow, the ops work (a 3x3 box sum over a 4x4 field of ones: 4 corners
+    # x 4 + 8 edge cells x 6 + 4 inner cells x 9 = 100), and Keras (plain and as tf.keras) loads when asked for
+    assert run.stdout.splitlines() == ["False 100.0", "(2, 3) True"]

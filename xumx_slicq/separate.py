@@ -276,8 +276,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv=None) -> int:
-    from common.cli import (CLIError, keep_freed_memory, output_names, parse_separate_args, quiet_tensorflow,
-                            run_batch, run_cli)
+    from common.cli import (CLIError, import_tensorflow_without_keras, keep_freed_memory, output_names,
+                            parse_separate_args, quiet_tensorflow, run_batch, run_cli)
 
     parser = build_parser()
     args = parse_separate_args(parser, argv)
@@ -285,38 +285,31 @@ def main(argv=None) -> int:
         parser.error("--niter must be 0 or more")
     quiet_tensorflow()
     keep_freed_memory()
-    import importlib
     import threading
-    from concurrent.futures import ThreadPoolExecutor
 
     from common.audio import load_audio, save_audio
 
     from .weights import StateDictError
 
-    for module in ("frozen", "transform", "weights"):   # numpy-only modules, imported before the worker starts
-        importlib.import_module(f"{__package__}.{module}")
-
     def run() -> int:
         names = output_names(args.inputs, args.name_from_folder)
         path = _weights_file(args.weights)
-        # Importing TensorFlow (and Keras with it) takes 3-5 s of one core; meanwhile a worker thread reads
-        # and folds the weights and decodes the first input (numpy, h5py and soundfile only).
-        with ThreadPoolExecutor(1) as pool:
-            network = pool.submit(_read_network, path)
-            first = pool.submit(load_audio, args.inputs[0], sr=SAMPLE_RATE, max_channels=None)
-            importlib.import_module("tensorflow")
-        network = network.result() or load_network(path)
+        # The weights are read and folded before TensorFlow is imported (which leaves Keras out: the frozen
+        # networks do not use it). Done on a worker thread during the import, with the first input's decoding,
+        # the whole command took ~1 s longer: the import is Python-bound and the two threads fought for the
+        # GIL (A/B of the command, 30 s song: 7.2-8.1 s against 6.4-6.6 s).
+        network = _read_network(path)
+        import_tensorflow_without_keras()
+        network = network or load_network(path)
         # the networks' graph is traced (~0.5 s of Python) while the first chunk is transformed
         threading.Thread(target=network.trace, daemon=True).start()
         separator = Separator(network, wiener=args.wiener,
                               stft_window="boxcar" if args.legacy else "hann", niter=args.niter,
                               residual=args.residual, softmask=args.softmask,
                               chunk_samples=max(MIN_SAMPLES, int(round(args.chunk_seconds * SAMPLE_RATE))))
-        preloaded = {args.inputs[0]: first}
 
         def process(path: str, name: str) -> str:
-            early = preloaded.pop(path, None)
-            x, _ = early.result() if early is not None else load_audio(path, sr=SAMPLE_RATE, max_channels=None)
+            x, _ = load_audio(path, sr=SAMPLE_RATE, max_channels=None)
             estimates = separator(x, progress=not args.quiet)
             folder = Path(args.outdir) / name
             for target, audio in estimates.items():
