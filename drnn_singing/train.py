@@ -105,8 +105,13 @@ def plot_history(out: Path, x_label: str = "epoch") -> None:
     os.replace(tmp, out / "loss_curve.png")
 
 
-def make_callbacks(out: Path, dev_clips, patience: int, config: dict, lr_patience: int = P.LR_PATIENCE):
-    """Dev metrics, best/last checkpoints, early stopping, CSV log, loss-curve PNG, resume backup."""
+def make_callbacks(out: Path, dev_clips, patience: int, config: dict, lr_patience: int = P.LR_PATIENCE,
+                   ema: bool = False):
+    """Dev metrics, best/last checkpoints, early stopping, CSV log, loss-curve PNG, resume backup.
+
+    ema: the optimizer keeps a moving average of the weights (``use_ema``); it is swapped into the model at
+    the end of each epoch, after the resume backup (which keeps the training weights) and before the dev
+    scores and checkpoints (which see the average), and swapped back when the next epoch begins."""
     import keras
     import numpy as np
 
@@ -128,6 +133,7 @@ def make_callbacks(out: Path, dev_clips, patience: int, config: dict, lr_patienc
     return [
         keras.callbacks.BackupAndRestore(str(out / "backup")),
         keras.callbacks.TerminateOnNaN(),
+        *([keras.callbacks.SwapEMAWeights(swap_on_epoch=True)] if ema else []),
         DevMetrics(),
         keras.callbacks.ModelCheckpoint(str(out / "model.weights.h5"), monitor=monitor, mode=mode,
                                         save_best_only=True, save_weights_only=True, verbose=1,
@@ -198,6 +204,10 @@ def parse_args(argv=None):
     parser.add_argument("--lr-patience", type=int, default=P.LR_PATIENCE,
                         help="halve the learning rate after this many epochs without a dev gain")
     parser.add_argument("--clipnorm", type=float, default=1.0, help="gradient-norm clipping (ReLU RNNs; 0 = off)")
+    parser.add_argument("--ema", type=float, default=0.0,
+                        help="Adam only: keep an exponential moving average of the weights with this momentum "
+                             "(e.g. 0.999; 0 = off, the default); dev scores, checkpoints and the shipped weights "
+                             "are then the averaged ones")
     parser.add_argument("--frames-per-batch", type=int, default=P.FRAMES_PER_BATCH)
     parser.add_argument("--shifts-per-clip", type=int, default=0,
                         help="circular shifts per clip and epoch: 0 = all of Huang's grid (2133 mixtures), "
@@ -242,7 +252,11 @@ def train(args) -> Path:
     if args.input_norm != "none" and args.arch not in ("lstm3x1000", "gru3x256"):
         raise TrainingError(f"--input-norm applies to lstm3x1000 and gru3x256; {args.arch} takes Huang's raw "
                             "magnitudes (drop --input-norm)")
+    if not 0 <= args.ema < 1:
+        raise TrainingError(f"--ema must be in [0, 1) (a momentum such as 0.999), got {args.ema}")
     if args.optimizer == "lbfgs":
+        if args.ema:
+            raise TrainingError("--ema applies to Adam; L-BFGS keeps no weight average (drop --ema)")
         from .lbfgs import check_available
         try:
             check_available()
@@ -278,7 +292,8 @@ def train(args) -> Path:
             model.get_layer("input_norm").set_weights(list(input_statistics(train_clips)))
         if args.init_weights is not None and not args.resume:   # before compile: no optimizer state to match
             init_from(model, args.arch, args.hidden, args.layers, args.init_weights, input_norm)
-        optimizer = keras.optimizers.Adam(args.lr, clipnorm=args.clipnorm or None)
+        optimizer = keras.optimizers.Adam(args.lr, clipnorm=args.clipnorm or None, use_ema=args.ema > 0,
+                                          ema_momentum=args.ema or 0.99)
         model.compile(optimizer=optimizer, loss=loss)
     print(f"{args.arch}: {model.count_params():,} parameters, gamma {gamma:g}", flush=True)
 
@@ -299,7 +314,7 @@ def train(args) -> Path:
     # Keras' val_loss on one-clip batches cannot be split over replicas (a replica would score an empty
     # batch); the dev figures that select the model (DevMetrics) are computed on every worker alike.
     val_ds = validation_dataset(dev_clips) if dev_clips and strategy.num_replicas_in_sync == 1 else None
-    callbacks, _ = make_callbacks(out, dev_clips, args.patience, config, args.lr_patience)
+    callbacks, _ = make_callbacks(out, dev_clips, args.patience, config, args.lr_patience, ema=args.ema > 0)
     start = time.time()
     model.fit(train_ds, validation_data=val_ds, epochs=args.epochs, callbacks=callbacks,
               verbose=1 if sys.stdout.isatty() else 2)

@@ -243,7 +243,7 @@ def test_train_resume_separate_evaluate_clis(synthetic_mir1k, tmp_path, capsys, 
                 raise KeyboardInterrupt
 
     make_callbacks = train.make_callbacks
-    monkeypatch.setattr(train, "make_callbacks", lambda *a: (make_callbacks(*a)[0] + [Interrupt()], None))
+    monkeypatch.setattr(train, "make_callbacks", lambda *a, **k: (make_callbacks(*a, **k)[0] + [Interrupt()], None))
     assert train.main(common + ["--epochs", "3"]) == 2
     assert "--resume" in capsys.readouterr().err
     monkeypatch.setattr(train, "make_callbacks", make_callbacks)
@@ -435,6 +435,45 @@ def test_separate_silent_and_shorter_than_one_frame(tmp_path, capsys):
     for source in ("vocals", "accompaniment"):
         wave, _ = sf.read(tmp_path / "sep" / "short" / f"{source}.wav")
         assert wave.shape == (700,) and np.all(np.isfinite(wave))
+
+
+def test_weight_average_is_what_dev_scores_and_checkpoints_see(synthetic_mir1k, tmp_path, capsys, monkeypatch):
+    """--ema m: the weights checkpointed at the end of an epoch are the moving average of the training weights
+    after each step (a_1 = w_1, a_t = m a_(t-1) + (1 - m) w_t, computed here by hand), the dev figures in the
+    history are those of the averaged weights, and training continues from the raw weights."""
+    import keras
+    from drnn_singing import data, separate, train
+
+    steps = []                                                     # the raw weights after every step
+
+    class Record(keras.callbacks.Callback):
+        def on_train_batch_end(self, batch, logs=None):
+            steps.append([np.array(v) for v in self.model.trainable_weights])
+
+    make_callbacks = train.make_callbacks
+    monkeypatch.setattr(train, "make_callbacks", lambda *a, **k: (make_callbacks(*a, **k)[0] + [Record()], None))
+    out, m = tmp_path / "ema", 0.5
+    assert train.main(["--root", str(synthetic_mir1k), "--arch", "drnn2", "--hidden", "8", "--shifts-per-clip", "1",
+                       "--circular-step", "4000", "--frames-per-batch", "100", "--epochs", "2", "--ema", str(m),
+                       "--out", str(out)]) == 0
+    assert len(steps) % 2 == 0 and len(steps) >= 4
+    average = steps[0]
+    for w in steps[1:len(steps) // 2]:                              # epoch 1
+        average = [m * a + (1 - m) * x for a, x in zip(average, w)]
+    for w in steps[len(steps) // 2:]:                               # epoch 2: from the raw weights, not the average
+        average = [m * a + (1 - m) * x for a, x in zip(average, w)]
+    model = separate.load_separator(out / "last.weights.h5").model
+    for saved, expected in zip(model.trainable_weights, average):
+        np.testing.assert_allclose(np.array(saved), expected, rtol=1e-4, atol=1e-6)
+    assert not np.allclose(np.array(model.trainable_weights[0]), steps[-1][0])   # the average, not the last step
+    config = json.loads((out / "config.json").read_text())
+    dev = train.dev_scores(model, config,
+                           data.load_split(synthetic_mir1k, "dev"))
+    last = (out / "history.csv").read_text().strip().splitlines()
+    header, row = last[0].split(","), last[-1].split(",")
+    assert float(row[header.index("val_gnsdr")]) == pytest.approx(dev["val_gnsdr"], abs=1e-4)
+    assert train.main(["--root", str(synthetic_mir1k), "--ema", "1.5", "--out", str(tmp_path / "x")]) == 2
+    assert "--ema must be in [0, 1)" in capsys.readouterr().err
 
 
 def test_input_standardisation_for_the_recurrent_stacks(synthetic_mir1k, tmp_path, capsys):
