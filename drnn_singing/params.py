@@ -40,10 +40,6 @@ GAMMA_LSTM_BLOG = 0.5    # blog (Keen Quartet) "gamma = 0.5" for the 3 x LSTM(10
 # "3 x LSTM(1000)"); on dev, gamma 0.1 (the value dev chose for DRNN-2, in Huang's range) beat it by 1 dB
 # within 12 epochs, everything else equal.
 GAMMA_LSTM = 0.1
-# The lstm3x1000 input since 2026-12-02: the mixture magnitudes standardised per bin with the training set's
-# fixed mean and std (Open-Unmix's input scaling), not raw (the blog); on dev it led the raw input at every
-# one of the first epochs, everything else equal (README, "3 x LSTM(1000)"). --input-norm none: the blog's.
-INPUT_NORM_LSTM = "standardize"
 LSTM_UNITS = 1000        # blog: 3 LSTM layers of 1000 units
 ANDABI_GRU_UNITS = 256   # andabi:config.py ModelConfig hidden_size=256, n_rnn_layer=3
 ARCHS = ("lstm3x1000", "drnn1", "drnn2", "drnn3", "srnn", "dnn", "gru3x256")

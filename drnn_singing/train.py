@@ -45,12 +45,6 @@ def default_gamma(arch: str) -> float:
     return P.GAMMA_LSTM if arch == "lstm3x1000" else P.GAMMA_HUANG
 
 
-def default_input_norm(arch: str) -> str:
-    """"standardize" for the LSTM variant (dev-chosen; the blog's raw input with --input-norm none), "none" for
-    the others (Huang's networks take raw magnitudes; gru3x256 is andabi's, which takes them raw too)."""
-    return P.INPUT_NORM_LSTM if arch == "lstm3x1000" else "none"
-
-
 def resolve_defaults(args, out: Path) -> float:
     """Fill in the architecture-dependent defaults left open on the command line (``args.gamma``,
     ``args.input_norm``) and return gamma. Defaults change between versions, so a resumed run takes them
@@ -61,8 +55,7 @@ def resolve_defaults(args, out: Path) -> float:
     if args.gamma is None:
         args.gamma = started_with.get("gamma", default_gamma(args.arch))
     if args.input_norm is None:
-        held = started_with.get("input_norm")
-        args.input_norm = default_input_norm(args.arch) if held is None else ("standardize" if held else "none")
+        args.input_norm = "standardize" if started_with.get("input_norm") else "none"
     return args.gamma
 
 
@@ -235,10 +228,9 @@ def parse_args(argv=None):
                              "k = k random shifts of the grid")
     parser.add_argument("--circular-step", type=int, default=P.CIRCULAR_STEP, help="shift step in samples (0 = no augmentation)")
     parser.add_argument("--input-norm", choices=["none", "standardize"], default=None,
-                        help="lstm3x1000 / gru3x256 only: none = the raw mixture magnitudes (the blog, andabi; "
-                             "the default for gru3x256); standardize = per-bin mean and std of the training "
-                             "mixtures removed (fixed, stored with the weights), as Open-Unmix does (the default "
-                             "for lstm3x1000)")
+                        help="lstm3x1000 / gru3x256 only: none (default) = the raw mixture magnitudes (the blog, "
+                             "andabi); standardize = per-bin mean and std of the training mixtures removed (fixed, "
+                             "stored with the weights), as Open-Unmix does")
     parser.add_argument("--hidden", type=int, default=None, help="units per layer (default: the architecture's)")
     parser.add_argument("--layers", type=int, default=P.N_HIDDEN_LAYERS)
     parser.add_argument("--limit-clips", type=int, default=None, help="use only the first N training clips")

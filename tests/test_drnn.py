@@ -503,22 +503,21 @@ def test_input_standardisation_for_the_recurrent_stacks(synthetic_mir1k, tmp_pat
 
 
 def test_defaults_by_architecture_and_kept_on_resume(tmp_path):
-    """The LSTM trains on standardised input with gamma 0.1 by default, Huang's networks on raw input with 0.05;
-    a resumed run keeps the gamma and input it started with even where the defaults have changed since."""
+    """The LSTM trains with gamma 0.1 by default, Huang's networks with 0.05, all on raw input; a resumed run
+    keeps the gamma and input it started with even where the defaults have changed since."""
     from drnn_singing.train import parse_args, resolve_defaults
 
     def resolved(*argv):
         args = parse_args([*argv, "--out", str(tmp_path)])
         return resolve_defaults(args, tmp_path), args.input_norm
 
-    assert resolved() == (0.1, "standardize")                               # the default arch: lstm3x1000
+    assert resolved() == (0.1, "none")                                      # the default arch: lstm3x1000
     assert resolved("--arch", "drnn2") == (0.05, "none")
-    assert resolved("--arch", "gru3x256") == (0.05, "none")
-    assert resolved("--input-norm", "none", "--gamma", "0.5") == (0.5, "none")
-    (tmp_path / "config.json").write_text(json.dumps({"arch": "lstm3x1000", "gamma": 0.5, "input_norm": False}))
-    assert resolved("--resume") == (0.5, "none")                            # an older run: the blog's settings
-    assert resolved("--resume", "--gamma", "0.2") == (0.2, "none")          # what the command says wins
-    assert resolved() == (0.1, "standardize")                               # a new run ignores the folder
+    assert resolved("--input-norm", "standardize", "--gamma", "0.5") == (0.5, "standardize")
+    (tmp_path / "config.json").write_text(json.dumps({"arch": "lstm3x1000", "gamma": 0.5, "input_norm": True}))
+    assert resolved("--resume") == (0.5, "standardize")                     # what the run started with
+    assert resolved("--resume", "--gamma", "0.2") == (0.2, "standardize")   # what the command says wins
+    assert resolved() == (0.1, "none")                                      # a new run ignores the folder
 
 
 @pytest.mark.parametrize("gamma", [0.0, 0.1, 0.5])
