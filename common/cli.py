@@ -239,7 +239,7 @@ def import_tensorflow_without_keras():
     For commands that run TensorFlow ops but no Keras model (``xumx_slicq.separate``'s frozen networks).
     TensorFlow imports ``keras.src.optimizers`` at the end of its ``__init__`` only to register Keras'
     optimizers for SavedModel loading, inside ``try: ... except ImportError: pass``; Keras in turn imports
-    scikit-learn (for its wrappers). That is 1.3-1.5 s of a 3.5 s import on these 2 cores. While TensorFlow
+    scikit-learn (for its wrappers). That is 1.3-1.7 s of a 3.5-4.4 s import on these 2 cores. While TensorFlow
     is imported, ``sys.modules["keras"]`` is None, which Python turns into that ImportError; afterwards the
     entry is removed, so ``import keras`` and ``tf.keras`` still work, importing Keras when first used.
     Does nothing special when TensorFlow or Keras is already imported. Not for use while another thread

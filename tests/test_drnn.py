@@ -467,8 +467,7 @@ def test_weight_average_is_what_dev_scores_and_checkpoints_see(synthetic_mir1k, 
         np.testing.assert_allclose(np.array(saved), expected, rtol=1e-4, atol=1e-6)
     assert not np.allclose(np.array(model.trainable_weights[0]), steps[-1][0])   # the average, not the last step
     config = json.loads((out / "config.json").read_text())
-    dev = train.dev_scores(model, config,
-                           data.load_split(synthetic_mir1k, "dev"))
+    dev = train.dev_scores(model, config, data.load_split(synthetic_mir1k, "dev"))
     last = (out / "history.csv").read_text().strip().splitlines()
     header, row = last[0].split(","), last[-1].split(",")
     assert float(row[header.index("val_gnsdr")]) == pytest.approx(dev["val_gnsdr"], abs=1e-4)
