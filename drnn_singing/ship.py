@@ -30,7 +30,7 @@ def build_manifest(run: Path, evaluation: dict, weights: Path, extra: dict | Non
         "architecture": args["arch"], "parameters": args.get("parameters"), "gamma": args["gamma"],
         "command": args["command"],
         "hyperparameters": {k: args.get(k) for k in ("lr", "lr_patience", "clipnorm", "frames_per_batch",
-                                                     "shifts_per_clip", "circular_step", "epochs", "patience",
+                                                     "shifts_per_clip", "circular_step", "ema", "epochs", "patience",
                                                      "seed", "threads")},
         "git_revision_at_training": args.get("git_revision"),
         "data": {"train": "MIR-1K, Huang's training split: 171 clips (abjones, amy), 0 dB unit-energy mix",
