@@ -45,10 +45,10 @@ def default_gamma(arch: str) -> float:
     return P.GAMMA_LSTM if arch == "lstm3x1000" else P.GAMMA_HUANG
 
 
-def resolve_defaults(args, out: Path) -> float:
+def resolve_defaults(args, out: Path) -> None:
     """Fill in the architecture-dependent defaults left open on the command line (``args.gamma``,
-    ``args.input_norm``) and return gamma. Defaults change between versions, so a resumed run takes them
-    from its own config.json, i.e. keeps what it started with."""
+    ``args.input_norm``). Defaults change between versions, so a resumed run takes them from its own
+    config.json, i.e. keeps what it started with."""
     started_with = {}
     if args.resume and (out / "config.json").exists():
         started_with = json.loads((out / "config.json").read_text())
@@ -56,7 +56,6 @@ def resolve_defaults(args, out: Path) -> float:
         args.gamma = started_with.get("gamma", default_gamma(args.arch))
     if args.input_norm is None:
         args.input_norm = "standardize" if started_with.get("input_norm") else "none"
-    return args.gamma
 
 
 def _git_revision() -> str:
@@ -262,7 +261,8 @@ def train(args) -> Path:
     """Run training as described by the parsed arguments; returns the run folder."""
     out = args.out
     check_run_folder(out, args.resume)
-    gamma = resolve_defaults(args, out)
+    resolve_defaults(args, out)
+    gamma = args.gamma
     if args.input_norm != "none" and args.arch not in ("lstm3x1000", "gru3x256"):
         raise TrainingError(f"--input-norm applies to lstm3x1000 and gru3x256; {args.arch} takes Huang's raw "
                             "magnitudes (drop --input-norm)")
@@ -306,8 +306,8 @@ def train(args) -> Path:
             model.get_layer("input_norm").set_weights(list(input_statistics(train_clips)))
         if args.init_weights is not None and not args.resume:   # before compile: no optimizer state to match
             init_from(model, args.arch, args.hidden, args.layers, args.init_weights, input_norm)
-        optimizer = keras.optimizers.Adam(args.lr, clipnorm=args.clipnorm or None, use_ema=args.ema > 0,
-                                          ema_momentum=args.ema or 0.99)
+        average = {"use_ema": True, "ema_momentum": args.ema} if args.ema else {}
+        optimizer = keras.optimizers.Adam(args.lr, clipnorm=args.clipnorm or None, **average)
         model.compile(optimizer=optimizer, loss=loss)
     print(f"{args.arch}: {model.count_params():,} parameters, gamma {gamma:g}", flush=True)
 
@@ -328,7 +328,7 @@ def train(args) -> Path:
     # Keras' val_loss on one-clip batches cannot be split over replicas (a replica would score an empty
     # batch); the dev figures that select the model (DevMetrics) are computed on every worker alike.
     val_ds = validation_dataset(dev_clips) if dev_clips and strategy.num_replicas_in_sync == 1 else None
-    callbacks, _ = make_callbacks(out, dev_clips, args.patience, config, args.lr_patience, ema=args.ema > 0)
+    callbacks, _ = make_callbacks(out, dev_clips, args.patience, config, args.lr_patience, ema=bool(args.ema))
     start = time.time()
     model.fit(train_ds, validation_data=val_ds, epochs=args.epochs, callbacks=callbacks,
               verbose=1 if sys.stdout.isatty() else 2)

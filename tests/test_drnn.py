@@ -508,7 +508,8 @@ def test_defaults_by_architecture_and_kept_on_resume(tmp_path):
 
     def resolved(*argv):
         args = parse_args([*argv, "--out", str(tmp_path)])
-        return resolve_defaults(args, tmp_path), args.input_norm
+        resolve_defaults(args, tmp_path)
+        return args.gamma, args.input_norm
 
     assert resolved() == (0.1, "none")                                      # the default arch: lstm3x1000
     assert resolved("--arch", "drnn2") == (0.05, "none")

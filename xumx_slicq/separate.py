@@ -99,8 +99,8 @@ def load_network(weights):
 
 
 def _read_network(path: Path):
-    """A FrozenNetwork straight from the file (numpy and h5py only: no TensorFlow or Keras import, so it can
-    run beside one), or None for an .h5 that only Keras can read."""
+    """A FrozenNetwork straight from the file (numpy and h5py only: no TensorFlow or Keras import, so it runs
+    before TensorFlow is imported), or None for an .h5 that only Keras can read."""
     from .frozen import FrozenNetwork
     from .weights import frozen_from_state_dict, read_keras_weights
 
