@@ -78,6 +78,9 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--seed", type=int, default=None, help="seed of the weight initialisation (the original: none)")
     p.add_argument("--threads", type=int, default=0, help="TensorFlow intra-op threads (0 = TF default)")
     distribute.add_option(p)
+    p.add_argument("--ema", type=float, default=0.0,
+                   help="keep a moving average of the weights with this momentum (e.g. 0.998); validation, the "
+                        "best weights and model.weights.h5 use the average (0 = off, the original)")
     p.add_argument("--max-minutes", type=float, default=0.0,
                    help="stop after the first chunk that ends past this wall-clock budget (0 = none)")
     p.add_argument("--verbose", type=int, default=1, choices=(0, 1, 2), help="Keras progress display")
@@ -91,6 +94,8 @@ def parse_args(argv=None) -> argparse.Namespace:
         p.error("--steps-per-epoch, --epochs and --batch-size must be >= 1")
     if args.excerpt_seconds <= 0.5:
         p.error("--excerpt-seconds must be above 0.5")
+    if not 0 <= args.ema < 1:
+        p.error(f"--ema must be in [0, 1) (a momentum such as 0.998), got {args.ema}")
     return args
 
 
@@ -172,17 +177,35 @@ def train(args) -> Path:
             full = build_model(hidden_size=args.hidden_size, num_layers=args.num_layers, dropout=args.dropout,
                                seed=args.seed)
             train_model = keras.Model(full.input, full.output["estimates"], name="mask_inference_train")
+            average = {"use_ema": True, "ema_momentum": args.ema} if args.ema else {}
             train_model.compile(optimizer=keras.optimizers.Adam(args.learning_rate, beta_1=params.ADAM_BETA_1,
                                                                 beta_2=params.ADAM_BETA_2,
-                                                                epsilon=params.ADAM_EPSILON),
+                                                                epsilon=params.ADAM_EPSILON, **average),
                                 loss=keras.losses.MeanAbsoluteError())  # torch.nn.L1Loss: mean of all elements
     distribute.sync_batch_norm(train_model, strategy)   # BatchNorm over the global batch (several replicas)
     _write_json_atomic(out / "args.json", vars(args))
     config = model_config(args, train_mixer.rate)
     _write_json_atomic(out / "config.json", config)
 
+    # With --ema, Keras swaps the average in for validation (SwapEMAWeights runs after Keeper, so Keeper sees the
+    # training weights in the model and the average in the optimizer, as last.keras must hold them to resume).
+    swap = keras.callbacks.SwapEMAWeights(swap_on_epoch=True) if args.ema else None
+
     class Keeper(keras.callbacks.Callback):
         """Checkpoint, best weights, history, loss curve, LR halving and early stopping, per chunk."""
+
+        def save_best(self):
+            if swap is None:
+                save_weights_atomic(self.model, out / "best.weights.h5")
+                return
+            # The validation loss was that of the average, so the average is what is kept. Keras offers no public
+            # swap outside its callback's hooks; its own swap is an exact exchange, so two calls restore the state.
+            swap.set_model(self.model)
+            swap._swap_variables()
+            try:
+                save_weights_atomic(self.model, out / "best.weights.h5")
+            finally:
+                swap._swap_variables()
 
         def on_epoch_end(self, epoch, logs=None):
             logs = logs or {}
@@ -194,7 +217,7 @@ def train(args) -> Path:
                                      "time": time.time()})
             if state["best_val"] is None or val < state["best_val"]:
                 state.update(best_val=val, best_epoch=epoch + 1, wait=0, lr_wait=0)
-                save_weights_atomic(self.model, out / "best.weights.h5")
+                self.save_best()
             else:
                 state["wait"] += 1
                 state["lr_wait"] += 1
@@ -226,12 +249,16 @@ def train(args) -> Path:
         dataset = distribute.shard_by_data(dataset)   # global batches, each worker keeps its slice
         train_model.fit(dataset, steps_per_epoch=args.steps_per_epoch, epochs=args.epochs,
                         initial_epoch=state["epoch"], validation_data=(val_x, val_y),
-                        validation_batch_size=args.batch_size, callbacks=[Keeper()], verbose=args.verbose,
+                        validation_batch_size=args.batch_size,
+                        callbacks=[Keeper()] + ([swap] if swap is not None else []), verbose=args.verbose,
                         shuffle=False)
         # Release the pipeline now: after early stopping its prefetch thread may still be inside
         # numpy_function, and tearing it down at interpreter exit can deadlock.
         del dataset
         gc.collect()
+    elif swap is not None:
+        swap.set_model(train_model)      # nothing left to train: hold the average, as fit leaves the model
+        swap._swap_variables()
     source = out / "best.weights.h5" if args.select == "best" else None
     if source is not None and source.exists():
         train_model.load_weights(source)
