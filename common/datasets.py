@@ -62,6 +62,8 @@ MIR1K_EXTENSIONS = (".wav", ".flac")
 # footnote 3: train = singers abjones and amy minus these four clips; dev = these four; test = the rest.
 MIR1K_TRAIN_SINGERS = ("abjones", "amy")
 MIR1K_DEV_CLIPS = ("abjones_5_08", "abjones_5_09", "amy_9_08", "amy_9_09")
+# Clips per split of Huang's full partition (TASLP §IV-C: 175 train+dev clips, 825 test clips)
+MIR1K_SPLIT_CLIPS = {"train": 171, "dev": 4, "test": 825}
 # The 17 test singers (posenhuang/deeplearningsourceseparation:codes/mir1k/Wavfile/test/, 825 clips).
 MIR1K_TEST_SINGERS = ("Ani", "Kenshin", "annar", "ariel", "bobon", "bug", "davidson", "fdps",
                       "geniusturtle", "heycat", "jmzen", "khair", "leon", "stool", "tammy", "titon",

@@ -11,7 +11,7 @@ import soundfile as sf
 from scipy.signal import lfilter
 
 from common.bsseval import (BSSEvalError, bss_eval_sources, bss_eval_v4, framewise_median,
-                            global_weighted, global_weighted_stderr, markdown_table, nsdr, si_bss_eval, sisec_median,
+                            global_weighted, global_weighted_stderr, markdown_table, median_difference_stderr, nsdr, si_bss_eval, sisec_median,
                             write_csv, write_json)
 
 TOLERANCE_DB = 0.01
@@ -195,6 +195,27 @@ def test_standard_error_of_the_length_weighted_mean_by_hand():
     assert np.isnan(global_weighted_stderr([4.0], [100]))
     with pytest.raises(BSSEvalError, match="population 1 is smaller"):
         global_weighted_stderr([6.0, 1.0], [10, 20], population=1)
+
+
+def test_bootstrap_standard_error_of_a_difference_of_medians():
+    from common.bsseval import median_difference_stderr
+
+    rng = np.random.default_rng(5)
+    a = rng.normal(size=400)
+    # a constant offset between the pairs: every resample gives the same difference
+    assert median_difference_stderr(a + 2.0, a) == pytest.approx(0.0, abs=1e-12)
+    # against zeros: the standard error of a normal sample's median, sqrt(pi / 2) / sqrt(n) = 0.0627
+    assert median_difference_stderr(a, np.zeros(400)) == pytest.approx(np.sqrt(np.pi / 2 / 400), rel=0.15)
+    # n of N = 2n clips: the same draws scaled by sqrt(1 - 1/2); the whole set: 0
+    assert median_difference_stderr(a, np.zeros(400), population=800) == pytest.approx(
+        np.sqrt(0.5) * median_difference_stderr(a, np.zeros(400)), rel=1e-12)
+    assert median_difference_stderr(a, np.zeros(400), population=400) == 0.0
+    b = a.copy()
+    b[0] = np.nan                                                  # NaN rows dropped, not propagated
+    assert np.isfinite(median_difference_stderr(a, b))
+    assert np.isnan(median_difference_stderr([1.0], [0.0]))
+    with pytest.raises(BSSEvalError, match="paired"):
+        median_difference_stderr([1.0, 2.0], [1.0])
 
 
 def test_standard_error_matches_the_spread_of_random_subsets():

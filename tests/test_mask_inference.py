@@ -345,3 +345,20 @@ def test_weight_average_is_validated_kept_and_resumed(tmp_path, capsys):
     with pytest.raises(SystemExit) as stop:
         train.main(argv + ["--out", str(tmp_path / "x"), "--ema", "1"])
     assert stop.value.code == 2 and "--ema must be in [0, 1)" in capsys.readouterr().err
+
+
+def test_deep_lead_over_repet_is_the_difference_of_medians_with_a_bootstrap_error():
+    from common.bsseval import median_difference_stderr
+    from mask_inference.evaluate import deep_lead
+
+    rng = np.random.default_rng(2)
+    deep, repet = rng.normal(4.0, 3.0, size=165), rng.normal(2.0, 3.0, size=165)
+    per_track = {m: {f"clip{i:03d}": {"vocals": {"SI-SDR": float(v)}} for i, v in enumerate(values)}
+                 for m, values in (("deep", deep), ("repet", repet))}
+    lead = deep_lead(per_track, "mir1k", "test")
+    assert lead["vocals_si_sdr_median_difference"] == pytest.approx(np.median(deep) - np.median(repet))
+    assert lead["clips"] == 165 and lead["population"] == 825
+    # the paired bootstrap over the clips in name order, finite-population corrected for 165 of 825
+    assert lead["bootstrap_standard_error"] == median_difference_stderr(deep, repet, population=825)
+    assert 0.2 < lead["bootstrap_standard_error"] < 0.6    # about sqrt(pi * 9 / 165 * 0.8) = 0.37
+    assert deep_lead(per_track, "musdb", "test")["population"] is None

@@ -42,6 +42,12 @@ def test_evaluation_on_two_real_clips(mir1k_root):
     assert abs(mixture_si_sdr) < 1.0
     for method in methods:
         assert result["tracks"][method][track.name]["vocals"]["SI-SDR"] > mixture_si_sdr + 1.0, method
+    if "deep" in methods:
+        lead = result["deep_minus_repet"]
+        assert lead["vocals_si_sdr_median_difference"] == pytest.approx(
+            np.median([t["vocals"]["SI-SDR"] for t in result["tracks"]["deep"].values()])
+            - np.median([t["vocals"]["SI-SDR"] for t in result["tracks"]["repet"].values()]))
+        assert lead["clips"] == 2 and lead["population"] == 825
     table = evaluate.format_table(result["summary"], 2, "mir1k test")
     assert "| repet | SI-SDR |" in table and "(0.28)" in table
 
