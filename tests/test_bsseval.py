@@ -198,8 +198,6 @@ def test_standard_error_of_the_length_weighted_mean_by_hand():
 
 
 def test_bootstrap_standard_error_of_a_difference_of_medians():
-    from common.bsseval import median_difference_stderr
-
     rng = np.random.default_rng(5)
     a = rng.normal(size=400)
     # a constant offset between the pairs: every resample gives the same difference
