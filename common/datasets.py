@@ -574,7 +574,7 @@ def iter_stem_tracks(dirs: str | os.PathLike | Iterable[str | os.PathLike], rate
 
 
 __all__ = [
-    "DatasetError", "Track", "MIR1K_DEV_CLIPS", "MIR1K_TRAIN_SINGERS", "MIR1K_TEST_SINGERS", "MIR1K_URL",
+    "DatasetError", "Track", "MIR1K_DEV_CLIPS", "MIR1K_SPLIT_CLIPS", "MIR1K_TRAIN_SINGERS", "MIR1K_TEST_SINGERS", "MIR1K_URL",
     "mir1k_split_of", "mir1k_clips", "load_mir1k_clip", "iter_mir1k", "unit_energy",
     "MUSDB_SOURCES", "MUSDB_FORMATS", "MUSDB_LAYOUTS", "MUSDB_RATE", "add_musdb_format_argument",
     "detect_musdb_layout", "resolve_musdb_layout", "musdb_tracks", "iter_musdb",

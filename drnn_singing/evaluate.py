@@ -115,7 +115,7 @@ def main(argv=None) -> int:
     quiet_tensorflow()  # TensorFlow's start-up log stays off the terminal
 
     from common.bsseval import BSSEvalError, write_json
-    from common.datasets import DatasetError
+    from common.datasets import MIR1K_SPLIT_CLIPS, DatasetError
     from .separate import ModelFileError, load_separator
     from .train import set_threads
     set_threads(args.threads)
@@ -126,7 +126,7 @@ def main(argv=None) -> int:
         start = time.time()
         summary, per_clip = evaluate_clips(separator, clips, args.backend, progress=sys.stderr.isatty(),
                                            compute_permutation=args.compute_permutation,
-                                           population=max(P.SPLIT_CLIPS[args.split], len(clips)))
+                                           population=max(MIR1K_SPLIT_CLIPS[args.split], len(clips)))
     except (DatasetError, ModelFileError, F.FeatureError, BSSEvalError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2

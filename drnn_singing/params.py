@@ -8,8 +8,6 @@ Short names of the sources (full references in README.md):
 """
 from __future__ import annotations
 
-from common.datasets import MIR1K_SPLIT_CLIPS
-
 # --- signal ---------------------------------------------------------------------------------
 SAMPLE_RATE = 16000      # MIR-1K is 16 kHz (MATLAB codes/mir1k/Wavfile/*; TASLP §IV-C)
 N_FFT = 1024             # posenhuang/deeplearningsourceseparation:codes/mir1k/train_mir1k_demo.m (framerate=64 -> winsize=nFFT=1024)
@@ -29,8 +27,7 @@ MASK_EPS = 1e-10         # denominator epsilon of the 'softabs' mask (MATLAB drd
 CIRCULAR_STEP = 10000    # circular shift step in samples (MATLAB eI.circular_step=10000; TASLP §IV-D "10K")
 SEQ_LENS = (100, 50, 25, 10, 1)  # greedy chunking of each mixture (MATLAB eI.seqLen=[1 10 25 50 100]);
                                  # TASLP §III-A "sequences of at most 100 time steps"
-DEV_CLIPS = ("abjones_5_08", "abjones_5_09", "amy_9_08", "amy_9_09")  # TASLP footnote 3; MATLAB Wavfile/dev
-SPLIT_CLIPS = MIR1K_SPLIT_CLIPS  # clips per split of Huang's full partition (common.datasets)
+# The dev clips and the clips per split of Huang's partition: common.datasets (MIR1K_DEV_CLIPS, MIR1K_SPLIT_CLIPS)
 
 # --- networks -------------------------------------------------------------------------------
 HIDDEN = 1000            # "three hidden layers of 1000 hidden units" (TASLP §IV-D; MATLAB hiddenLayers=[1000 1000 1000])

@@ -14,6 +14,8 @@ import shutil
 import sys
 from pathlib import Path
 
+from common.datasets import MIR1K_DEV_CLIPS
+
 from . import params as P
 from .separate import CONFIG_NAME, PRETRAINED_DIR, WEIGHTS_NAME
 
@@ -34,7 +36,7 @@ def build_manifest(run: Path, evaluation: dict, weights: Path, extra: dict | Non
                                                      "seed", "threads")},
         "git_revision_at_training": args.get("git_revision"),
         "data": {"train": "MIR-1K, Huang's training split: 171 clips (abjones, amy), 0 dB unit-energy mix",
-                 "dev": "the 4 dev clips " + ", ".join(P.DEV_CLIPS) + " (model selection: best dev GNSDR)",
+                 "dev": "the 4 dev clips " + ", ".join(MIR1K_DEV_CLIPS) + " (model selection: best dev GNSDR)",
                  "test": f"MIR-1K test subset: {evaluation['clips']} clips (every 5th of Huang's 825)",
                  "train_frames_per_epoch": args.get("train_frames_per_epoch"),
                  "shifts_per_clip": args.get("shifts_per_clip")},

@@ -143,9 +143,10 @@ def deep_lead(per_track: dict, dataset: str, split: str) -> dict:
     deep = [per_track["deep"][n]["vocals"]["SI-SDR"] for n in names]
     repet = [per_track["repet"][n]["vocals"]["SI-SDR"] for n in names]
     population = max(MIR1K_SPLIT_CLIPS.get(split, 0), len(names)) if dataset == "mir1k" else None
+    resamples = 4000
     return {"vocals_si_sdr_median_difference": float(np.nanmedian(deep) - np.nanmedian(repet)),
-            "bootstrap_standard_error": median_difference_stderr(deep, repet, population=population),
-            "clips": len(names), "population": population, "resamples": 4000}
+            "bootstrap_standard_error": median_difference_stderr(deep, repet, population, resamples),
+            "clips": len(names), "population": population, "resamples": resamples}
 
 
 def main(argv=None) -> int:

@@ -11,7 +11,8 @@ import soundfile as sf
 from scipy.signal import lfilter
 
 from common.bsseval import (BSSEvalError, bss_eval_sources, bss_eval_v4, framewise_median,
-                            global_weighted, global_weighted_stderr, markdown_table, median_difference_stderr, nsdr, si_bss_eval, sisec_median,
+                            global_weighted, global_weighted_stderr, markdown_table, median_difference_stderr, nsdr,
+                            si_bss_eval, sisec_median,
                             write_csv, write_json)
 
 TOLERANCE_DB = 0.01
