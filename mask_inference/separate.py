@@ -34,47 +34,78 @@ class SeparationError(ValueError):
 
 @dataclass
 class DeepModel:
-    """A loaded mask-inference network and the STFT/rate it was trained with."""
-    model: object
+    """Loaded mask-inference network(s) and the STFT/rate they were trained with.
+
+    ``models`` holds one Keras model, or the members of a bag (config.json ``"members"``: weight files of one
+    architecture trained with different seeds), whose vocal masks are averaged, as Demucs averages its bags.
+    """
+    models: list
     config: dict
-    path: Path
+    paths: list[Path]
+
+
+def member_files(folder: Path, config: dict) -> list[Path]:
+    """The weight files a model folder holds: config.json's ``members`` (a bag) or model.weights.h5."""
+    members = config.get("members") or [WEIGHTS_NAME]
+    if not isinstance(members, list) or not all(isinstance(m, str) and m for m in members):
+        raise SeparationError(f"{folder / CONFIG_NAME}: 'members' must be a list of weight file names")
+    return [folder / name for name in members]
+
+
+def _read_config(config_file: Path, missing_ok: bool = False) -> dict:
+    if missing_ok and not config_file.exists():
+        return {}
+    try:
+        return json.loads(config_file.read_text())
+    except (OSError, json.JSONDecodeError) as err:
+        raise SeparationError(f"{config_file}: unreadable model config ({err}); rerun training") from err
 
 
 def load_deep_model(weights: str | Path | None = None) -> DeepModel:
-    """Load weights (a run folder, a model folder or a ``.weights.h5`` with config.json beside it).
+    """Load weights (a run folder, a model or bag folder, or a ``.weights.h5`` with config.json beside it).
 
     None -> the shipped model in mask_inference/pretrained/.
     """
     path = Path(weights) if weights is not None else PRETRAINED_DIR
-    weights_file = path / WEIGHTS_NAME if path.is_dir() else path
-    config_file = weights_file.parent / CONFIG_NAME
-    if not weights_file.exists():
+    folder = path if path.is_dir() else path.parent
+    config_file = folder / CONFIG_NAME
+    if not path.exists() or (path.is_dir() and not (path / WEIGHTS_NAME).exists()
+                             and "members" not in _read_config(config_file, missing_ok=True)):
         if weights is None:
-            raise SeparationError(f"the shipped model is missing ({weights_file}); train one with "
+            raise SeparationError(f"the shipped model is missing ({path / WEIGHTS_NAME}); train one with "
                                   f"`python -m mask_inference.train --dataset mir1k --root ROOT --out DIR` "
                                   f"and pass --weights DIR")
-        raise SeparationError(f"{weights_file} does not exist; pass a training run folder or its "
-                              f"{WEIGHTS_NAME}")
+        raise SeparationError(f"{path / WEIGHTS_NAME if path.is_dir() else path} does not exist; pass a training "
+                              f"run folder or its {WEIGHTS_NAME}")
     if not config_file.exists():
         raise SeparationError(f"{config_file} is missing; the weights need the config.json written next to "
                               f"them by mask_inference.train")
-    try:
-        config = json.loads(config_file.read_text())
-    except (OSError, json.JSONDecodeError) as err:
-        raise SeparationError(f"{config_file}: unreadable model config ({err}); rerun training") from err
+    config = _read_config(config_file)
+    files = member_files(folder, config) if path.is_dir() else [path]
     from .model import build_model
 
-    model = build_model(num_bins=config.get("num_bins", params.NUM_BINS),
-                        hidden_size=config.get("hidden_size", params.HIDDEN_SIZE),
-                        num_layers=config.get("num_layers", params.NUM_LAYERS),
-                        dropout=config.get("dropout", params.DROPOUT))
-    try:
-        model.load_weights(weights_file)
-    except Exception as err:  # noqa: BLE001 - h5py/keras raise many types for a bad file
-        raise SeparationError(f"{weights_file}: cannot load these weights into a model with "
-                              f"{config.get('num_layers')} BLSTM layer(s) ({str(err).splitlines()[0]}); "
-                              f"is it the right file?") from err
-    return DeepModel(model, config, weights_file)
+    models = []
+    for weights_file in files:
+        if not weights_file.exists():
+            raise SeparationError(f"{weights_file} does not exist; {config_file} lists it as a bag member")
+        model = build_model(num_bins=config.get("num_bins", params.NUM_BINS),
+                            hidden_size=config.get("hidden_size", params.HIDDEN_SIZE),
+                            num_layers=config.get("num_layers", params.NUM_LAYERS),
+                            dropout=config.get("dropout", params.DROPOUT))
+        try:
+            model.load_weights(weights_file)
+        except Exception as err:  # noqa: BLE001 - h5py/keras raise many types for a bad file
+            raise SeparationError(f"{weights_file}: cannot load these weights into a model with "
+                                  f"{config.get('num_layers')} BLSTM layer(s) ({str(err).splitlines()[0]}); "
+                                  f"is it the right file?") from err
+        models.append(model)
+    return DeepModel(models, config, files)
+
+
+def average_mask(deep: DeepModel, magnitude: np.ndarray) -> np.ndarray:
+    """Mean vocal mask of the model's members: magnitude (B, frames, bins) -> mask (B, frames, bins) float32."""
+    masks = [np.asarray(model.predict_on_batch(magnitude)["mask"], dtype=np.float32) for model in deep.models]
+    return masks[0] if len(masks) == 1 else np.mean(masks, axis=0)
 
 
 def deep_mask(deep: DeepModel, audio: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -84,8 +115,7 @@ def deep_mask(deep: DeepModel, audio: np.ndarray) -> tuple[np.ndarray, np.ndarra
     window, hop = deep.config.get("window", params.DEEP_WINDOW), deep.config.get("hop", params.DEEP_HOP)
     spec = stft.stft(audio, window, hop)
     magnitude = np.abs(spec).swapaxes(-1, -2).astype(np.float32)        # (C, frames, bins)
-    mask = deep.model.predict_on_batch(magnitude)["mask"]
-    return np.asarray(mask).swapaxes(-1, -2), spec
+    return average_mask(deep, magnitude).swapaxes(-1, -2), spec
 
 
 def separate_deep(audio: np.ndarray, rate: int, deep: DeepModel, accompaniment: str = "residual"):
@@ -191,7 +221,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = argparse.ArgumentParser(prog="python -m mask_inference.separate", description=__doc__.split("\n")[0])
     add_separate_arguments(p, inputs="audio files (WAV/FLAC/...; mono or stereo)",
-                           weights="deep: training run folder or model.weights.h5 (default: the shipped model)",
+                           weights="deep: training run folder, bag folder or model.weights.h5 (default: the shipped model)",
                            sources=("vocals", "accompaniment"))
     p.add_argument("--method", choices=params.METHODS, default="deep", help="default: deep")
     p.add_argument("--accompaniment", choices=("residual", "masked"), default="residual",

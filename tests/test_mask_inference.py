@@ -362,3 +362,55 @@ def test_deep_lead_over_repet_is_the_difference_of_medians_with_a_bootstrap_erro
     assert lead["bootstrap_standard_error"] == median_difference_stderr(deep, repet, population=825)
     assert 0.2 < lead["bootstrap_standard_error"] < 0.6    # about sqrt(pi * 9 / 165 * 0.8) = 0.37
     assert deep_lead(per_track, "musdb", "test")["population"] is None
+
+
+def _model_folder(folder, seed, hidden_size=params.HIDDEN_SIZE):
+    from mask_inference.model import build_model
+
+    folder.mkdir(parents=True)
+    model = build_model(hidden_size=hidden_size, seed=seed)
+    model.save_weights(folder / "model.weights.h5")
+    (folder / "config.json").write_text(json.dumps(
+        {"num_layers": 1, "dropout": 0.0, "hidden_size": hidden_size, "num_bins": params.NUM_BINS,
+         "window": params.DEEP_WINDOW, "hop": params.DEEP_HOP, "rate": RATE}))
+    return model
+
+
+def test_bag_averages_member_masks_and_scores_members_and_bag_on_dev(tmp_path, capsys):
+    from mask_inference import bag
+    from mask_inference.separate import SeparationError, Separator
+
+    root = _write_mir1k_layout(tmp_path / "mir1k")
+    members = [_model_folder(tmp_path / f"run{seed}", seed) for seed in (1, 2)]
+    out = tmp_path / "bag"
+    assert bag.main([str(tmp_path / "run1"), str(tmp_path / "run2"), "--out", str(out), "--dataset", "mir1k",
+                     "--root", str(root), "--val-mixtures", "3"]) == 0
+    report = json.loads((out / "bag.json").read_text())
+    assert json.loads((out / "config.json").read_text())["members"] == ["member0.weights.h5", "member1.weights.h5"]
+
+    # the same fixed dev mixtures as training validates on, scored with the training loss
+    x, y = data.validation_arrays(data.Mixer(data.mir1k_songs(root, "dev"), data.MixerConfig()), 3)
+    masks = [np.asarray(m.predict_on_batch(x)["mask"]) for m in members]
+    direct = [float(np.mean(np.abs(mask * x - y))) for mask in masks]
+    assert report["member_l1"] == pytest.approx(direct, rel=1e-5)
+    assert report["bag_l1"] == pytest.approx(float(np.mean(np.abs((masks[0] + masks[1]) / 2 * x - y))), rel=1e-5)
+    assert report["bag_l1"] <= np.mean(direct) + 1e-12          # |.| is convex: the mean mask never loses on average
+
+    audio = 0.1 * np.random.default_rng(5).normal(size=(1, 2 * RATE)).astype(np.float32)
+    spec = stft.stft(audio, params.DEEP_WINDOW, params.DEEP_HOP)
+    magnitude = np.abs(spec).swapaxes(-1, -2).astype(np.float32)
+    mean_mask = np.mean([np.asarray(m.predict_on_batch(magnitude)["mask"]) for m in members], axis=0)
+    expected = stft.istft(spec * mean_mask.swapaxes(-1, -2), audio.shape[-1], params.DEEP_WINDOW, params.DEEP_HOP)
+    vocals, backing = Separator("deep", weights=out)(audio, RATE)
+    np.testing.assert_allclose(vocals, expected, atol=1e-5)
+    np.testing.assert_allclose(vocals + backing, audio, atol=1e-6)
+
+    _model_folder(tmp_path / "wide", 3, hidden_size=8)
+    capsys.readouterr()
+    assert bag.main([str(tmp_path / "run1"), str(tmp_path / "wide"), "--out", str(tmp_path / "b2"),
+                     "--dataset", "mir1k", "--root", str(root)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error:") and "hidden_size" in err and len(err.strip().splitlines()) == 1
+    (out / "member1.weights.h5").unlink()
+    with pytest.raises(SeparationError, match="member1.weights.h5 does not exist"):
+        Separator("deep", weights=out)
