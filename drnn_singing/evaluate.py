@@ -101,7 +101,8 @@ def main(argv=None) -> int:
     parser.add_argument("--dataset", default="mir1k", choices=["mir1k"])
     parser.add_argument("--root", type=Path, required=True, help="MIR-1K folder (train/ dev/ test/ or Wavfile/)")
     parser.add_argument("--split", default="test", choices=["train", "dev", "test"])
-    parser.add_argument("--weights", type=Path, default=None, help="model folder from train.py (default: shipped drnn2)")
+    parser.add_argument("--weights", type=Path, default=None,
+                        help="model folder from train.py or bag.py, or one .weights.h5 (default: the shipped model)")
     parser.add_argument("--limit", type=int, default=None, help="first N clips only")
     parser.add_argument("--backend", default="fast", choices=["fast", "mir_eval"],
                         help="BSS Eval v3 implementation in common.bsseval (same numbers within 0.01 dB)")

@@ -33,37 +33,59 @@ class ModelFileError(ValueError):
     """A missing or unreadable model folder / weights file."""
 
 
-def resolve_weights(weights=None) -> tuple[Path, dict]:
-    """--weights (a folder holding model.weights.h5 + config.json, or the .weights.h5 file itself;
-    None = the shipped model) -> (weights path, config dict)."""
+def resolve_weights(weights=None) -> tuple[list[Path], dict]:
+    """--weights -> (weight files, config dict).
+
+    A folder holds config.json and model.weights.h5, or, for a bag, the weight files config.json lists under
+    ``members`` (one architecture, different seeds; their outputs are averaged). A .weights.h5 file is one model
+    with the config.json beside it (so one member of a bag can be run alone). None = the shipped model.
+    """
     path = Path(weights) if weights is not None else PRETRAINED_DIR
-    weights_file = path / WEIGHTS_NAME if path.is_dir() else path
-    config_file = weights_file.with_name(CONFIG_NAME)
-    if not weights_file.is_file():
-        hint = ("the shipped model is missing from drnn_singing/pretrained/; restore it from git or train one "
-                "with `python -m drnn_singing.train`") if weights is None else "pass a model folder written by train.py"
-        raise ModelFileError(f"{weights_file}: no model weights file; {hint}")
+    folder = path if path.is_dir() else path.parent
+    config_file = folder / CONFIG_NAME
+    hint = ("the shipped model is missing from drnn_singing/pretrained/; restore it from git or train one "
+            "with `python -m drnn_singing.train`") if weights is None else "pass a model folder written by train.py"
+    if not path.exists() or (path.is_dir() and not config_file.is_file() and not (path / WEIGHTS_NAME).is_file()):
+        raise ModelFileError(f"{path / WEIGHTS_NAME if path.is_dir() else path}: no model weights file; {hint}")
     if not config_file.is_file():
-        raise ModelFileError(f"{config_file}: missing (it says which architecture {weights_file.name} holds); "
+        raise ModelFileError(f"{config_file}: missing (it says which architecture the weights hold); "
                              "keep config.json beside the weights written by train.py")
     try:
         config = json.loads(config_file.read_text())
     except (OSError, ValueError) as err:
         raise ModelFileError(f"{config_file}: unreadable ({err}); rewrite it or retrain") from None
-    return weights_file, config
+    if not path.is_dir():
+        return [path], config
+    members = config.get("members") or [WEIGHTS_NAME]
+    if not isinstance(members, list) or not all(isinstance(m, str) and m for m in members):
+        raise ModelFileError(f"{config_file}: 'members' must be a list of weight file names")
+    files = [path / name for name in members]
+    for weights_file in files:
+        if not weights_file.is_file():
+            what = "lists it as a bag member" if "members" in config else "has no weights beside it"
+            raise ModelFileError(f"{weights_file}: no model weights file; {config_file} {what}; {hint}")
+    return files, config
 
 
 class Separator:
-    """A trained model and a compiled whole-sequence predictor.
+    """Trained model(s) and a compiled whole-sequence predictor.
 
-    __call__(features (T, context*513)) -> masked magnitudes (T, 1026) = [music, voice].
+    __call__(features (T, context*513)) -> masked magnitudes (T, 1026) = [music, voice]. With several models (a bag)
+    the masked magnitudes are averaged, i.e. the soft masks are, since every member's two outputs sum to the mixture.
     """
 
-    def __init__(self, model, config: dict):
+    def __init__(self, models, config: dict):
         import tensorflow as tf
-        self.model, self.config = model, config
-        inputs = model.input_shape[-1]
-        self._predict = tf.function(lambda x: model(x, training=False), reduce_retracing=True,
+        self.models = list(models) if isinstance(models, (list, tuple)) else [models]
+        self.model, self.config = self.models[0], config
+        inputs = self.model.input_shape[-1]
+        members = self.models
+
+        def predict(x):
+            outputs = [m(x, training=False) for m in members]
+            return outputs[0] if len(outputs) == 1 else tf.add_n(outputs) / len(outputs)
+
+        self._predict = tf.function(predict, reduce_retracing=True,
                                     input_signature=[tf.TensorSpec((1, None, inputs), tf.float32)])
 
     def __call__(self, feats: np.ndarray, block_frames: int = 0) -> np.ndarray:
@@ -75,17 +97,21 @@ class Separator:
 
 
 def load_separator(weights=None) -> Separator:
-    """Build the architecture named in config.json and load its weights (float16 files are upcast)."""
+    """Build the architecture named in config.json and load its weights, one model per bag member
+    (float16 files are upcast)."""
     from .model import build_model
-    weights_file, config = resolve_weights(weights)
-    model = build_model(config["arch"], hidden=config.get("hidden"), n_layers=config.get("layers", P.N_HIDDEN_LAYERS),
-                        input_norm=bool(config.get("input_norm", False)))
-    try:
-        model.load_weights(str(weights_file))
-    except Exception as err:  # h5py/keras raise many types for truncated or mismatched files
-        raise ModelFileError(f"{weights_file}: cannot be loaded into a {config['arch']} model "
-                             f"({type(err).__name__}: {str(err).splitlines()[0][:200]}); retrain or restore it") from None
-    return Separator(model, config)
+    weight_files, config = resolve_weights(weights)
+    models = []
+    for weights_file in weight_files:
+        model = build_model(config["arch"], hidden=config.get("hidden"), n_layers=config.get("layers", P.N_HIDDEN_LAYERS),
+                            input_norm=bool(config.get("input_norm", False)))
+        try:
+            model.load_weights(str(weights_file))
+        except Exception as err:  # h5py/keras raise many types for truncated or mismatched files
+            raise ModelFileError(f"{weights_file}: cannot be loaded into a {config['arch']} model "
+                                 f"({type(err).__name__}: {str(err).splitlines()[0][:200]}); retrain or restore it") from None
+        models.append(model)
+    return Separator(models, config)
 
 
 def separate_magnitudes(separator: Separator, mixture: np.ndarray, block_frames: int = 0):

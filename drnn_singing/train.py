@@ -187,7 +187,11 @@ def check_run_folder(out: Path, resume: bool) -> None:
 def init_from(model, arch: str, hidden, layers: int, weights: Path, input_norm: bool = False) -> None:
     """Load a previous run's weights into `model` (warm start); the architectures must match."""
     from .separate import ModelFileError, resolve_weights
-    weights_file, config = resolve_weights(None if str(weights) == "pretrained" else weights)
+    weight_files, config = resolve_weights(None if str(weights) == "pretrained" else weights)
+    if len(weight_files) != 1:
+        raise TrainingError(f"{weights}: a bag of {len(weight_files)} models; --init-weights takes one of its "
+                            f"weight files ({weight_files[0]} ...)")
+    weights_file = weight_files[0]
     wanted = {"arch": arch, "hidden": hidden, "layers": layers, "input_norm": input_norm}
     held = {k: config.get(k, False if k == "input_norm" else None) for k in wanted}
     if held != wanted:

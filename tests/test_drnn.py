@@ -542,3 +542,60 @@ def test_discriminative_optimum_is_biased_by_gamma(gamma):
     best = est1[np.argmin(per_bin, axis=0), np.arange(64)]
     expected = np.clip(y1 + gamma / (1 - gamma) * (y1 - y2), 0, z)
     np.testing.assert_allclose(best, expected, atol=2e-4 * z.max())
+
+
+def _drnn_folder(folder, seed, hidden=8):
+    from drnn_singing.model import build_model
+    folder.mkdir(parents=True)
+    model = build_model("drnn2", hidden=hidden, seed=seed)
+    model.save_weights(str(folder / "model.weights.h5"))
+    (folder / "config.json").write_text(json.dumps({"arch": "drnn2", "hidden": hidden, "layers": 3, "gamma": 0.1,
+                                                    "label": "tiny drnn2"}))
+    return model
+
+
+def test_bag_averages_members_and_scores_each_on_dev(synthetic_mir1k, tmp_path, capsys):
+    """A bag's output is the mean of its members' masked magnitudes; bag.json holds each member's and the bag's dev
+    scores, equal to evaluating them one by one; one member file still runs alone; mismatched runs are refused."""
+    from drnn_singing import bag, data, evaluate, separate
+    from drnn_singing.train import TrainingError, init_from
+
+    members = [_drnn_folder(tmp_path / f"run{seed}", seed) for seed in (1, 2)]
+    out = tmp_path / "bag"
+    assert bag.main([str(tmp_path / "run1"), str(tmp_path / "run2"), "--out", str(out),
+                     "--root", str(synthetic_mir1k)]) == 0
+    report = json.loads((out / "bag.json").read_text())
+    config = json.loads((out / "config.json").read_text())
+    assert config["members"] == ["member0.weights.h5", "member1.weights.h5"] and config["arch"] == "drnn2"
+
+    loaded = separate.load_separator(out)
+    assert len(loaded.models) == 2
+    clip = data.load_split(synthetic_mir1k, "dev")[0]
+    feats = F.add_context(np.abs(F.stft(clip.music + clip.voice)))
+    expected = np.mean([np.asarray(m(feats[None]))[0] for m in members], axis=0)
+    np.testing.assert_allclose(loaded(feats), expected, rtol=1e-5, atol=1e-7)
+    np.testing.assert_allclose(loaded(feats, block_frames=10), np.concatenate(
+        [np.mean([np.asarray(m(feats[None, s:s + 10]))[0] for m in members], axis=0)
+         for s in range(0, len(feats), 10)]), rtol=1e-5, atol=1e-7)
+
+    dev = data.load_split(synthetic_mir1k, "dev")
+    for key, separator in ((str(tmp_path / "run1"), separate.load_separator(tmp_path / "run1")),
+                           ("bag", loaded)):
+        summary, _ = evaluate.evaluate_clips(separator, dev)
+        for metric in ("GNSDR", "GSIR", "GSAR"):
+            assert report["voice"][key][metric] == pytest.approx(summary["voice"][metric], abs=1e-6)
+    alone = separate.load_separator(out / "member1.weights.h5")          # one member of the bag, alone
+    assert len(alone.models) == 1
+    np.testing.assert_allclose(alone(feats), np.asarray(members[1](feats[None]))[0], rtol=1e-5, atol=1e-7)
+
+    with pytest.raises(TrainingError, match="bag of 2"):
+        init_from(members[0], "drnn2", 8, 3, out)
+    _drnn_folder(tmp_path / "wide", 3, hidden=12)
+    capsys.readouterr()
+    assert bag.main([str(tmp_path / "run1"), str(tmp_path / "wide"), "--out", str(tmp_path / "b2"),
+                     "--root", str(synthetic_mir1k)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error:") and "hidden" in err and len(err.strip().splitlines()) == 1
+    (out / "member0.weights.h5").unlink()
+    with pytest.raises(separate.ModelFileError, match="bag member"):
+        separate.load_separator(out)
