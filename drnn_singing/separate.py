@@ -164,8 +164,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m drnn_singing.separate", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     add_separate_arguments(parser, inputs="audio files (any rate, any channel count)",
-                           weights="model folder (or its model.weights.h5) from train.py; default: the shipped "
-                                   "drnn2 model", sources=("vocals", "accompaniment"))
+                           weights="model folder from train.py or bag.py, or one .weights.h5 file; default: the "
+                                   "shipped model", sources=("vocals", "accompaniment"))
     parser.add_argument("--block-frames", type=int, default=BLOCK_FRAMES,
                         help=f"frames per network call (memory bound for long files; default {BLOCK_FRAMES})")
     return parser
