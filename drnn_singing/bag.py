@@ -23,6 +23,11 @@ class BagError(ValueError):
     """Runs that cannot be bagged; the message names the run and the fix."""
 
 
+def _architecture(config: dict) -> dict:
+    """The keys that must agree; configs written before --input-norm existed lack it (= off)."""
+    return {k: config.get(k, False if k == "input_norm" else None) for k in ARCHITECTURE_KEYS}
+
+
 def build_bag(runs: list[Path], out: Path, root, split: str = "dev") -> dict:
     """Write the bag folder ``out`` from ``runs`` and score each member and the bag on ``split`` -> bag.json's dict."""
     from .data import load_split
@@ -35,7 +40,7 @@ def build_bag(runs: list[Path], out: Path, root, split: str = "dev") -> dict:
     for run, sep in zip(runs, separators):
         if len(sep.models) != 1:
             raise BagError(f"{run} is itself a bag; pass the training run folders")
-        differ = [k for k in ARCHITECTURE_KEYS if sep.config.get(k) != separators[0].config.get(k)]
+        differ = [k for k in ARCHITECTURE_KEYS if _architecture(sep.config)[k] != _architecture(separators[0].config)[k]]
         if differ:
             raise BagError(f"{run}/{CONFIG_NAME} differs from {runs[0]}/{CONFIG_NAME} in {', '.join(differ)}; "
                            f"only runs of one architecture can be bagged")
