@@ -5,8 +5,8 @@ selected weights as ``member<k>.weights.h5``, a config.json listing them under `
 ``evaluate`` then average the members' vocal masks) and ``bag.json`` with every member's and the bag's L1 on the
 same fixed validation mixtures that training selects on (``--val-mixtures`` of ``--val-split``, the tutorial mixer's
 default settings, as ``mask_inference.train`` builds them), so that the choice between one model and the bag is made
-on dev data. A run is a training run folder or a model folder (config.json and model.weights.h5, e.g. the shipped
-``mask_inference/pretrained``).
+on dev data. A run is a training run folder, a model folder (config.json and model.weights.h5) or one weight file
+of a model folder (e.g. ``mask_inference/pretrained/member0.weights.h5``, a member of the shipped bag).
 """
 from __future__ import annotations
 
@@ -19,6 +19,8 @@ from pathlib import Path
 
 import numpy as np
 
+from common.runs import write_json_atomic
+
 ARCHITECTURE_KEYS = ("num_layers", "dropout", "hidden_size", "num_bins", "window", "hop", "rate")
 
 
@@ -27,13 +29,15 @@ class BagError(ValueError):
 
 
 def read_run(run: Path) -> tuple[dict, dict, Path]:
-    """(config, training args or {} where args.json is absent, selected weights) of a run or model folder."""
-    for name in ("config.json", "model.weights.h5"):
-        if not (run / name).exists():
-            raise BagError(f"{run / name} is missing; {run} is not a finished mask_inference.train run "
-                           f"(finish it, or resume it with --resume)")
-    args = json.loads((run / "args.json").read_text()) if (run / "args.json").exists() else {}
-    return json.loads((run / "config.json").read_text()), args, run / "model.weights.h5"
+    """(config, training args or {} where args.json is absent, weights) of a run or model folder, or of one
+    ``.weights.h5`` file with its folder's config.json (e.g. a member of the shipped bag)."""
+    folder, weights = (run.parent, run) if run.name.endswith(".weights.h5") else (run, run / "model.weights.h5")
+    for needed in (folder / "config.json", weights):
+        if not needed.exists():
+            raise BagError(f"{needed} is missing; {run} is not a finished mask_inference.train run "
+                           f"(finish it, or resume it with --resume) nor a model folder's weight file")
+    args = json.loads((folder / "args.json").read_text()) if (folder / "args.json").exists() else {}
+    return json.loads((folder / "config.json").read_text()), args, weights
 
 
 def l1_loss(estimates: np.ndarray, targets: np.ndarray) -> float:
@@ -80,7 +84,7 @@ def build_bag(runs: list[Path], out: Path, dataset: str, root: str, val_split: s
         members.append(name)
     config = {key: first_config[key] for key in ARCHITECTURE_KEYS if key in first_config}
     config["members"] = members
-    _write_json_atomic(out / "config.json", config)
+    write_json_atomic(out / "config.json", config)
 
     split = val_split or ("dev" if dataset == "mir1k" else "valid")
     songs = (data.mir1k_songs(root, split) if dataset == "mir1k"
@@ -94,7 +98,7 @@ def build_bag(runs: list[Path], out: Path, dataset: str, root: str, val_split: s
               "validation": f"{count} fixed mixtures of the {dataset} '{split}' split (seeds 0..{count - 1})",
               "member_l1": losses["members"], "bag_l1": losses["bag"],
               "training_best_l1": [_summary_best(run) for run in runs]}
-    _write_json_atomic(out / "bag.json", report)
+    write_json_atomic(out / "bag.json", report)
     return report
 
 
@@ -103,17 +107,11 @@ def _summary_best(run: Path):
     return json.loads(summary.read_text()).get("best_val_loss") if summary.exists() else None
 
 
-def _write_json_atomic(path: Path, obj) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(obj, indent=2))
-    os.replace(tmp, path)
-
-
 def main(argv=None) -> int:
     from common.datasets import add_musdb_format_argument
 
     p = argparse.ArgumentParser(prog="python -m mask_inference.bag", description=__doc__.split("\n")[0])
-    p.add_argument("runs", nargs="+", help="finished mask_inference.train run folders (one architecture)")
+    p.add_argument("runs", nargs="+", help="finished mask_inference.train run folders or member .weights.h5 files (one architecture)")
     p.add_argument("--out", required=True, help="bag folder (created; usable as --weights)")
     p.add_argument("--dataset", choices=("mir1k", "musdb"), required=True, help="the runs' dataset")
     p.add_argument("--root", required=True, help="dataset root (MIR-1K folder or MUSDB18 root)")

@@ -27,7 +27,7 @@ import time
 from pathlib import Path
 
 from common import distribute
-from common.runs import save_weights_atomic
+from common.runs import save_weights_atomic, write_json_atomic
 
 from . import params
 
@@ -97,12 +97,6 @@ def parse_args(argv=None) -> argparse.Namespace:
     if not 0 <= args.ema < 1:
         p.error(f"--ema must be in [0, 1) (a momentum such as 0.998), got {args.ema}")
     return args
-
-
-def _write_json_atomic(path: Path, obj) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(obj, indent=2, default=str))
-    os.replace(tmp, path)
 
 
 def load_songs(args):
@@ -183,9 +177,9 @@ def train(args) -> Path:
                                                                 epsilon=params.ADAM_EPSILON, **average),
                                 loss=keras.losses.MeanAbsoluteError())  # torch.nn.L1Loss: mean of all elements
     distribute.sync_batch_norm(train_model, strategy)   # BatchNorm over the global batch (several replicas)
-    _write_json_atomic(out / "args.json", vars(args))
+    write_json_atomic(out / "args.json", vars(args))
     config = model_config(args, train_mixer.rate)
-    _write_json_atomic(out / "config.json", config)
+    write_json_atomic(out / "config.json", config)
 
     # With --ema, Keras swaps the average in for validation (SwapEMAWeights runs after Keeper, so Keeper sees the
     # training weights in the model and the average in the optimizer, as last.keras must hold them to resume).
@@ -237,7 +231,7 @@ def train(args) -> Path:
             tmp = ckpt_dir / "last.tmp.keras"
             self.model.save(tmp)
             os.replace(tmp, last_path)
-            _write_json_atomic(state_path, state)
+            write_json_atomic(state_path, state)
             _write_history(out, state["history"])
             plot_history(state["history"], out / "loss_curve.png")
 
@@ -266,7 +260,7 @@ def train(args) -> Path:
     summary = {"iterations": state["epoch"] * args.steps_per_epoch, "best_epoch": state["best_epoch"],
                "best_val_loss": state["best_val"], "selected": args.select,
                "final_val_loss": state["history"][-1]["val_loss"] if state["history"] else None}
-    _write_json_atomic(out / "summary.json", summary)
+    write_json_atomic(out / "summary.json", summary)
     print(f"done: {summary['iterations']} iterations, best validation L1 {summary['best_val_loss']:.4g} "
           f"after chunk {summary['best_epoch']}; weights ({args.select}) in {final}", flush=True)
     return final

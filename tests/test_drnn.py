@@ -1,6 +1,7 @@
 """drnn_singing: parameter counts, exact framing, mask, loss, training, evaluation, CLIs, bad inputs."""
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 
@@ -587,6 +588,38 @@ def test_bag_averages_members_and_scores_each_on_dev(synthetic_mir1k, tmp_path, 
     alone = separate.load_separator(out / "member1.weights.h5")          # one member of the bag, alone
     assert len(alone.models) == 1
     np.testing.assert_allclose(alone(feats), np.asarray(members[1](feats[None]))[0], rtol=1e-5, atol=1e-7)
+
+    # shipping the bag: members described from a run's args.json + history.csv or a shipped model's manifest
+    from drnn_singing import ship
+    (tmp_path / "run1" / "args.json").write_text(json.dumps({"arch": "drnn2", "gamma": 0.1, "seed": 1,
+                                                             "command": "python -m drnn_singing.train --seed 1"}))
+    (tmp_path / "run1" / "history.csv").write_text("epoch,val_gnsdr,val_gsir,val_gsar\n0,5.0,9,8\n1,6.5,10,9\n2,6.0,9,9\n")
+    (tmp_path / "run2" / "manifest.json").write_text(json.dumps({"command": "python -m drnn_singing.train --seed 2",
+                                                                 "best_epoch": 7, "test": {"clips": 165}}))
+    (tmp_path / "eval.json").write_text(json.dumps({"clips": 1, "voice": {"GNSDR": 1.0}, "music": {"GNSDR": 2.0}}))
+    dest = tmp_path / "shipped"
+    dest.mkdir()
+    for stale in ("model.weights.h5", "history.csv"):                     # the single model the bag replaces
+        (dest / stale).write_text("old")
+    assert ship.main([str(out), str(tmp_path / "eval.json"), "--dest", str(dest)]) == 0
+    manifest = json.loads((dest / "manifest.json").read_text())
+    assert not (dest / "model.weights.h5").exists() and not (dest / "history.csv").exists()
+    assert sorted(manifest["files"]) == sorted(p.name for p in dest.iterdir() if p.name != "manifest.json") == [
+        "bag.json", "config.json", "history_member0.csv", "member0.weights.h5", "member1.weights.h5"]
+    for name, digest in manifest["files"].items():
+        assert hashlib.sha256((dest / name).read_bytes()).hexdigest() == digest
+    first, second = manifest["members"]
+    assert first["best_epoch"] == 2 and first["dev_at_best"]["val_gnsdr"] == 6.5 and first["epochs_run"] == 3
+    assert first["dev"] == report["voice"][str(tmp_path / "run1")] and second["best_epoch"] == 7
+    assert manifest["command"][:2] == ["python -m drnn_singing.train --seed 1", "python -m drnn_singing.train --seed 2"]
+    assert manifest["command"][2].startswith("python -m drnn_singing.bag ")
+    assert manifest["bag_dev"]["voice"] == report["voice"]["bag"] and manifest["test"]["clips"] == 1
+    np.testing.assert_allclose(separate.load_separator(dest)(feats), loaded(feats), rtol=1e-6, atol=1e-8)
+    (tmp_path / "run2" / "manifest.json").unlink()
+    capsys.readouterr()
+    assert ship.main([str(out), str(tmp_path / "eval.json"), "--dest", str(tmp_path / "s2")]) == 2
+    err = capsys.readouterr().err
+    assert "run2: neither args.json" in err and len(err.strip().splitlines()) == 1
 
     with pytest.raises(TrainingError, match="bag of 2"):
         init_from(members[0], "drnn2", 8, 3, out)

@@ -405,6 +405,13 @@ def test_bag_averages_member_masks_and_scores_members_and_bag_on_dev(tmp_path, c
     np.testing.assert_allclose(vocals, expected, atol=1e-5)
     np.testing.assert_allclose(vocals + backing, audio, atol=1e-6)
 
+    # one member file of a bag is a run too (the shipped bag's member0.weights.h5 can be re-bagged)
+    assert bag.main([str(out / "member1.weights.h5"), str(tmp_path / "run1"), "--out", str(tmp_path / "again"),
+                     "--dataset", "mir1k", "--root", str(root), "--val-mixtures", "3"]) == 0
+    again = json.loads((tmp_path / "again" / "bag.json").read_text())
+    assert again["member_l1"] == pytest.approx(report["member_l1"][::-1], rel=1e-6)
+    assert again["bag_l1"] == pytest.approx(report["bag_l1"], rel=1e-5)
+
     _model_folder(tmp_path / "wide", 3, hidden_size=8)
     capsys.readouterr()
     assert bag.main([str(tmp_path / "run1"), str(tmp_path / "wide"), "--out", str(tmp_path / "b2"),

@@ -17,7 +17,7 @@ def test_evaluation_on_two_real_clips(mir1k_root):
     from mask_inference.repet import separate_repet
     from mask_inference.separate import PRETRAINED_DIR
 
-    methods = ["repet", "hpss", "harmonic"] + (["deep"] if (PRETRAINED_DIR / "model.weights.h5").exists() else [])
+    methods = ["repet", "hpss", "harmonic"] + (["deep"] if (PRETRAINED_DIR / "config.json").exists() else [])
     result = evaluate.evaluate("mir1k", mir1k_root, "test", methods, limit=2, progress=False)
     assert result["count"] == 2
     tracks = list(iter_mir1k(mir1k_root, "test", limit=2))
