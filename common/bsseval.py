@@ -35,14 +35,13 @@ import csv
 import io
 import json
 import math
-import os
-import tempfile
 import warnings
 from pathlib import Path
 
 import numpy as np
 
 from common.bsseval_fast import FILTER_LENGTH, bss_eval_sources_fast
+from common.runs import write_text_atomic
 
 BACKENDS = ("fast", "mir_eval")
 
@@ -403,24 +402,9 @@ def _jsonable(obj):
     return obj
 
 
-def _write_atomic(path, text: str) -> Path:
-    """Write text to a temporary file beside ``path``, then rename it over ``path``."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as handle:
-            handle.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
-
-
 def write_json(path, obj) -> Path:
     """Write per-track results as JSON, atomically; numpy arrays become lists, NaN/inf null."""
-    return _write_atomic(path, json.dumps(_jsonable(obj), indent=2, allow_nan=False) + "\n")
+    return write_text_atomic(path, json.dumps(_jsonable(obj), indent=2, allow_nan=False) + "\n")
 
 
 def _cell(value, precision: int) -> str:
@@ -451,4 +435,4 @@ def write_csv(path, rows: list[dict], columns: list[str], precision: int = 4) ->
     writer.writerow(columns)
     for row in rows:
         writer.writerow([_cell(row.get(column), precision) for column in columns])
-    return _write_atomic(path, buffer.getvalue())
+    return write_text_atomic(path, buffer.getvalue())

@@ -1,7 +1,9 @@
-"""Files of a training run, written atomically: an interrupted save never leaves a broken checkpoint."""
+"""Files of a training run, written atomically: an interrupted save never leaves a broken file behind."""
 from __future__ import annotations
 
+import json
 import os
+import tempfile
 from pathlib import Path
 
 
@@ -12,3 +14,23 @@ def save_weights_atomic(model, path) -> Path:
     model.save_weights(str(tmp))
     os.replace(tmp, path)
     return path
+
+
+def write_text_atomic(path, text: str) -> Path:
+    """Write text to a temporary file beside ``path`` (parents created), then rename it over ``path``."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="") as handle:
+            handle.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def write_json_atomic(path, obj) -> Path:
+    """``obj`` as indented JSON (paths and other objects as strings), written atomically."""
+    return write_text_atomic(path, json.dumps(obj, indent=2, default=str) + "\n")

@@ -10,10 +10,12 @@ GSAR of every member alone and of the bag, the figures the choice between one mo
 from __future__ import annotations
 
 import argparse
-import json
 import os
+import shlex
 import sys
 from pathlib import Path
+
+from common.runs import write_json_atomic
 
 ARCHITECTURE_KEYS = ("arch", "hidden", "layers", "input_norm")
 MAX_BYTES = 25 * 1000 * 1000
@@ -28,7 +30,7 @@ def _architecture(config: dict) -> dict:
     return {k: config.get(k, False if k == "input_norm" else None) for k in ARCHITECTURE_KEYS}
 
 
-def build_bag(runs: list[Path], out: Path, root, split: str = "dev") -> dict:
+def build_bag(runs: list[Path], out: Path, root, split: str = "dev", command: str | None = None) -> dict:
     """Write the bag folder ``out`` from ``runs`` and score each member and the bag on ``split`` -> bag.json's dict."""
     from .data import load_split
     from .evaluate import evaluate_clips
@@ -58,7 +60,7 @@ def build_bag(runs: list[Path], out: Path, root, split: str = "dev") -> dict:
         members.append(name)
     config = {**separators[0].config, "members": members}
     config["label"] = f"{config.get('label', config['arch'])}, bag of {len(members)}"
-    _write_json_atomic(out / CONFIG_NAME, config)
+    write_json_atomic(out / CONFIG_NAME, config)
 
     clips = load_split(root, split)
     scored = {}
@@ -67,15 +69,9 @@ def build_bag(runs: list[Path], out: Path, root, split: str = "dev") -> dict:
         summary, _ = evaluate_clips(separator, clips)
         scored[name] = {metric: summary["voice"][metric] for metric in ("GNSDR", "GSIR", "GSAR")}
     report = {"runs": [str(run) for run in runs], "members": members, "split": split, "clips": len(clips),
-              "voice": scored}
-    _write_json_atomic(out / "bag.json", report)
+              "voice": scored, **({"command": command} if command else {})}
+    write_json_atomic(out / "bag.json", report)
     return report
-
-
-def _write_json_atomic(path: Path, obj) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(obj, indent=2) + "\n")
-    os.replace(tmp, path)
 
 
 def main(argv=None) -> int:
@@ -87,6 +83,7 @@ def main(argv=None) -> int:
     p.add_argument("--split", default="dev", choices=["train", "dev"], help="the split the choice is made on")
     p.add_argument("--threads", type=int, default=0, help="TensorFlow intra-op threads (0 = TF default)")
     args = p.parse_args(argv)
+    command = "python -m drnn_singing.bag " + shlex.join(sys.argv[1:] if argv is None else argv)
     from common.cli import quiet_tensorflow
 
     quiet_tensorflow()
@@ -96,7 +93,7 @@ def main(argv=None) -> int:
     from .train import set_threads
     set_threads(args.threads)
     try:
-        report = build_bag(args.runs, args.out, args.root, args.split)
+        report = build_bag(args.runs, args.out, args.root, args.split, command)
     except (BagError, ModelFileError, DatasetError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2

@@ -21,7 +21,7 @@ import time
 from pathlib import Path
 
 from common import distribute
-from common.runs import save_weights_atomic as _save_weights_atomic
+from common.runs import save_weights_atomic as _save_weights_atomic, write_text_atomic
 
 from . import params as P
 
@@ -64,12 +64,6 @@ def _git_revision() -> str:
                               cwd=Path(__file__).parent, timeout=10).stdout.strip() or "unknown"
     except (OSError, subprocess.SubprocessError):
         return "unknown"
-
-
-def _write_text_atomic(path: Path, text: str) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(text)
-    os.replace(tmp, path)
 
 
 def dev_scores(model, config: dict, dev_clips) -> dict:
@@ -321,8 +315,8 @@ def train(args) -> Path:
         record.update(gamma=gamma, command=shlex.join(["python", "-m", "drnn_singing.train"] + args.argv),
                       git_revision=_git_revision(), started=time.strftime("%Y-%m-%d %H:%M:%S"),
                       train_mixtures=mixtures, train_frames_per_epoch=frames, parameters=model.count_params())
-        _write_text_atomic(out / "args.json", json.dumps(record, indent=2))
-    _write_text_atomic(out / "config.json", json.dumps(config, indent=2))
+        write_text_atomic(out / "args.json", json.dumps(record, indent=2))
+    write_text_atomic(out / "config.json", json.dumps(config, indent=2))
 
     if args.optimizer == "lbfgs":
         train_lbfgs(args, model, gamma, train_clips, dev_clips, config)
@@ -390,7 +384,7 @@ def train_lbfgs(args, model, gamma: float, train_clips, dev_clips, config: dict)
         plot_history(out, "L-BFGS iteration")
         _save_weights_atomic(model, out / "last.weights.h5")
         backup.mkdir(exist_ok=True)
-        _write_text_atomic(backup / "state.json", json.dumps({"iteration": segment.iteration}))
+        write_text_atomic(backup / "state.json", json.dumps({"iteration": segment.iteration}))
         return False
 
     segment = lbfgs.minimize(model, objective, iterations, args.lbfgs_history or lbfgs.LBFGS_HISTORY,

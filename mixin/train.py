@@ -25,18 +25,13 @@ import time
 from pathlib import Path
 
 from common import distribute
+from common.runs import write_json_atomic
 
 from .params import BATCH_SIZE, COMPONENTS, EARLY_STOPPING_PATIENCE, EPOCHS, LEARNING_RATE, SEGMENT_DURATION
 
 
 class TrainingError(RuntimeError):
     """A training run cannot start or continue (one-line message with the fix)."""
-
-
-def _write_json(path: Path, obj) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(obj, indent=2))
-    os.replace(tmp, path)
 
 
 def _save_model(model, path: Path) -> None:
@@ -76,8 +71,8 @@ def _make_state_callback(component: str, model_path: Path, ckpt_dir: Path, model
             if state["wait"] >= patience and epoch > 0:
                 self.model.stop_training = True
                 state["stopped_early"] = True
-            _write_json(ckpt_dir / "state.json", state)
-            _write_json(models_dir / f"history_{component}.json", state["history"])
+            write_json_atomic(ckpt_dir / "state.json", state)
+            write_json_atomic(models_dir / f"history_{component}.json", state["history"])
             plot_losses(state["history"], models_dir / f"loss_{component}.png", component)
 
     return ResumableTraining()
@@ -139,7 +134,7 @@ def train_component(component: str, index, cfg, args, extra_callbacks=(), strate
     if args.save_last:  # the original's artifact: last-epoch weights (quirk 12)
         _save_model(keras.models.load_model(last), model_path)
     state["done"] = True
-    _write_json(state_path, state)
+    write_json_atomic(state_path, state)
     print(f"[{component}] best val_loss {state['best']:.5f} at epoch {state['best_epoch'] + 1} -> {model_path}")
     return state
 
@@ -196,7 +191,7 @@ def run(args, extra_callbacks=()) -> dict:
     t0 = time.time()
     index = index_stems(args.stems, cfg)
     print(f"{len(index.tracks)} tracks, {len(index.testcases)} testcases ({time.time() - t0:.1f} s to index)")
-    _write_json(workdir / "models" / "args.json", {**vars(args), "tracks": [str(t.folder) for t in index.tracks]})
+    write_json_atomic(workdir / "models" / "args.json", {**vars(args), "tracks": [str(t.folder) for t in index.tracks]})
     states = {}
     for component in COMPONENTS:
         if component in args.components:

@@ -37,7 +37,7 @@ from pathlib import Path
 import numpy as np
 
 from common import distribute
-from common.runs import save_weights_atomic as _save_weights
+from common.runs import save_weights_atomic as _save_weights, write_json_atomic
 from common.cli import quiet_tensorflow, run_cli
 from common.datasets import add_musdb_format_argument
 
@@ -88,13 +88,6 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 # ----------------------------------------------------------------------------------------------- files
-
-def _write_json(path: Path, obj) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".json")
-    with os.fdopen(fd, "w") as f:
-        json.dump(obj, f, indent=2, default=str)
-    os.replace(tmp, path)
-
 
 def _save_optimizer(optimizer, path: Path) -> None:
     fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".npz")
@@ -378,7 +371,7 @@ def train(args) -> Path:
         state = {"epoch": 0, "train_loss_history": [], "valid_loss_history": [], "train_terms": [],
                  "valid_terms": [], "lr_history": [], "train_time_history": [], "best_loss": None,
                  "best_epoch": 0, "num_bad_epochs": 0, "stopped_early": False}
-    _write_json(out / "args.json", vars(args))
+    write_json_atomic(out / "args.json", vars(args))
 
     epochs = tqdm.trange(state["epoch"] + 1, args.epochs + 1, desc="epochs", disable=args.quiet)
     for epoch in epochs:
@@ -433,8 +426,8 @@ def train(args) -> Path:
         state["plateau"] = plateau.state_dict()
         _save_weights(model, last_path)
         _save_optimizer(optimizer, opt_path)
-        _write_json(state_path, state)
-        _write_json(out / "history.json", {k: v for k, v in state.items() if k != "plateau"})
+        write_json_atomic(state_path, state)
+        write_json_atomic(out / "history.json", {k: v for k, v in state.items() if k != "plateau"})
         save_loss_curve(out / "loss_curve.png", list(range(1, epoch + 1)),
                         {"train": state["train_loss_history"], "valid": state["valid_loss_history"]},
                         title="xumx-sliCQ: 0.1 x (-SI-SDR) + block MSE", xlabel="epoch", ylabel="loss")
