@@ -113,14 +113,24 @@ def plot_history(out: Path, x_label: str = "epoch") -> None:
 
 
 def make_callbacks(out: Path, dev_clips, patience: int, config: dict, lr_patience: int = P.LR_PATIENCE,
-                   ema: bool = False):
+                   ema: bool = False, backup_every: int = 0):
     """Dev metrics, best/last checkpoints, early stopping, CSV log, loss-curve PNG, resume backup.
 
     ema: the optimizer keeps a moving average of the weights (``use_ema``); it is swapped into the model at
     the end of each epoch, after the resume backup (which keeps the training weights) and before the dev
-    scores and checkpoints (which see the average), and swapped back when the next epoch begins."""
+    scores and checkpoints (which see the average), and swapped back when the next epoch begins.
+    backup_every: also back up every N training steps (0: at epoch ends only); a run stopped mid-epoch resumes
+    at the start of that epoch from the weights and optimiser state of its last backup."""
     import keras
     import numpy as np
+
+    class Backup(keras.callbacks.BackupAndRestore):
+        """Keras' resume backup, saved at every epoch end and, with backup_every, every N steps as well."""
+
+        def on_epoch_end(self, epoch, logs=None):
+            super().on_epoch_end(epoch, logs)
+            if self.save_freq != "epoch":
+                self._save_model()
 
     class DevMetrics(keras.callbacks.Callback):
         """Adds val_gnsdr / val_gsir / val_gsar (voice, dev clips, Huang's protocol) to the logs."""
@@ -138,7 +148,7 @@ def make_callbacks(out: Path, dev_clips, patience: int, config: dict, lr_patienc
     monitor, mode = ("val_gnsdr", "max") if dev_clips else ("loss", "min")
     best_so_far = _best_logged(out / "history.csv", monitor, mode)   # a resumed run keeps its best checkpoint
     return [
-        keras.callbacks.BackupAndRestore(str(out / "backup")),
+        Backup(str(out / "backup"), save_freq=backup_every or "epoch"),
         keras.callbacks.TerminateOnNaN(),
         *([keras.callbacks.SwapEMAWeights(swap_on_epoch=True)] if ema else []),
         DevMetrics(),
@@ -248,6 +258,10 @@ def parse_args(argv=None):
                         help="start from these weights (a model folder from train.py, or its .weights.h5; "
                              "'pretrained' = the shipped model) instead of a random initialisation")
     parser.add_argument("--resume", action="store_true", help="continue the run in --out from its last epoch")
+    parser.add_argument("--backup-every", type=int, default=0, metavar="STEPS",
+                        help="Adam: also save the resume backup every STEPS training steps (default 0: at epoch ends "
+                             "only); for long epochs (lstm3x1000 with every shift: ~35 min per epoch on 2 CPU cores), "
+                             "so that a stopped run loses at most STEPS steps; --resume restarts that epoch from them")
     parser.add_argument("--out", type=Path, required=True)
     argv = list(sys.argv[1:] if argv is None else argv)
     args = parser.parse_args(argv)
@@ -266,6 +280,8 @@ def train(args) -> Path:
                             "magnitudes (drop --input-norm)")
     if not 0 <= args.ema < 1:
         raise TrainingError(f"--ema must be in [0, 1) (a momentum such as 0.999), got {args.ema}")
+    if args.backup_every < 0:
+        raise TrainingError(f"--backup-every must be 0 (epoch ends only) or a number of steps, got {args.backup_every}")
     if args.optimizer == "lbfgs":
         if args.ema:
             raise TrainingError("--ema applies to Adam; L-BFGS keeps no weight average (drop --ema)")
@@ -326,7 +342,8 @@ def train(args) -> Path:
     # Keras' val_loss on one-clip batches cannot be split over replicas (a replica would score an empty
     # batch); the dev figures that select the model (DevMetrics) are computed on every worker alike.
     val_ds = validation_dataset(dev_clips) if dev_clips and strategy.num_replicas_in_sync == 1 else None
-    callbacks, _ = make_callbacks(out, dev_clips, args.patience, config, args.lr_patience, ema=bool(args.ema))
+    callbacks, _ = make_callbacks(out, dev_clips, args.patience, config, args.lr_patience, ema=bool(args.ema),
+                                  backup_every=args.backup_every)
     start = time.time()
     model.fit(train_ds, validation_data=val_ds, epochs=args.epochs, callbacks=callbacks,
               verbose=1 if sys.stdout.isatty() else 2)

@@ -555,6 +555,47 @@ def _drnn_folder(folder, seed, hidden=8):
     return model
 
 
+def test_backup_every_steps_resumes_a_run_stopped_mid_epoch(synthetic_mir1k, tmp_path, capsys, monkeypatch):
+    """--backup-every N: a run stopped in the middle of an epoch resumes from the weights of its last step backup
+    (not from the previous epoch's end) and restarts that epoch; the history has each epoch once."""
+    import keras
+    from drnn_singing import train
+    out = tmp_path / "run"
+    common = ["--root", str(synthetic_mir1k), "--arch", "drnn2", "--hidden", "16", "--shifts-per-clip", "1",
+              "--circular-step", "4000", "--frames-per-batch", "100", "--out", str(out), "--backup-every", "1"]
+    seen = {}
+
+    class StopInSecondEpoch(keras.callbacks.Callback):
+        def on_epoch_end(self, epoch, logs=None):
+            seen.setdefault("epoch_end", [np.array(w) for w in self.model.get_weights()])
+
+        def on_train_batch_end(self, batch, logs=None):
+            if len(seen) == 1 and batch == 1:
+                seen["stopped"] = [np.array(w) for w in self.model.get_weights()]
+                raise KeyboardInterrupt
+
+    make_callbacks = train.make_callbacks
+    monkeypatch.setattr(train, "make_callbacks",
+                        lambda *a, **k: (make_callbacks(*a, **k)[0] + [StopInSecondEpoch()], None))
+    assert train.main(common + ["--epochs", "2"]) == 2
+    assert json.loads((out / "backup" / "training_metadata.json").read_text())["epoch"] == 1
+
+    class CheckStart(keras.callbacks.Callback):
+        def on_train_begin(self, logs=None):          # after BackupAndRestore (earlier in the list) restored
+            seen["resumed"] = [np.array(w) for w in self.model.get_weights()]
+
+    monkeypatch.setattr(train, "make_callbacks", lambda *a, **k: (make_callbacks(*a, **k)[0] + [CheckStart()], None))
+    assert train.main(common + ["--epochs", "2", "--resume"]) == 0
+    for resumed, stopped in zip(seen["resumed"], seen["stopped"]):
+        np.testing.assert_array_equal(resumed, stopped)            # the step backup, two steps into epoch 2
+    assert any(not np.array_equal(a, b) for a, b in zip(seen["stopped"], seen["epoch_end"]))
+    history = (out / "history.csv").read_text().strip().splitlines()
+    assert [row.split(",")[0] for row in history[1:]] == ["0", "1"]
+    capsys.readouterr()
+    assert train.main(common[:-2] + ["--out", str(tmp_path / "bad"), "--backup-every", "-1"]) == 2
+    assert "--backup-every" in capsys.readouterr().err
+
+
 def test_bag_averages_members_and_scores_each_on_dev(synthetic_mir1k, tmp_path, capsys):
     """A bag's output is the mean of its members' masked magnitudes; bag.json holds each member's and the bag's dev
     scores, equal to evaluating them one by one; one member file still runs alone; mismatched runs are refused."""
