@@ -55,6 +55,9 @@ def resolve_weights(weights=None) -> tuple[list[Path], dict]:
     except (OSError, ValueError) as err:
         raise ModelFileError(f"{config_file}: unreadable ({err}); rewrite it or retrain") from None
     if not path.is_dir():
+        if "members" in config:                   # one member of a bag, run alone
+            config = {k: v for k, v in config.items() if k != "members"}
+            config["label"] = f"{config.get('label', config.get('arch'))}: {path.name} alone"
         return [path], config
     members = config.get("members") or [WEIGHTS_NAME]
     if not isinstance(members, list) or not all(isinstance(m, str) and m for m in members):

@@ -627,7 +627,8 @@ def test_bag_averages_members_and_scores_each_on_dev(synthetic_mir1k, tmp_path, 
         for metric in ("GNSDR", "GSIR", "GSAR"):
             assert report["voice"][key][metric] == pytest.approx(summary["voice"][metric], abs=1e-6)
     alone = separate.load_separator(out / "member1.weights.h5")          # one member of the bag, alone
-    assert len(alone.models) == 1
+    assert len(alone.models) == 1 and "members" not in alone.config
+    assert alone.config["label"] == "tiny drnn2, bag of 2: member1.weights.h5 alone"
     np.testing.assert_allclose(alone(feats), np.asarray(members[1](feats[None]))[0], rtol=1e-5, atol=1e-7)
 
     # shipping the bag: members described from a run's args.json + history.csv or a shipped model's manifest

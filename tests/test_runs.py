@@ -1,5 +1,6 @@
 """common.runs: the atomic writers every training run and model folder uses."""
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -13,6 +14,9 @@ def test_write_json_atomic_creates_parents_and_writes_paths_as_strings(tmp_path)
     assert target.read_text().endswith("}\n")
     assert json.loads(target.read_text()) == {"out": "work/x", "epoch": 3}
     assert [p.name for p in target.parent.iterdir()] == ["state.json"]       # no temporary file left
+    umask = os.umask(0)
+    os.umask(umask)
+    assert target.stat().st_mode & 0o777 == 0o666 & ~umask                  # not mkstemp's private 0600
 
 
 def test_a_failed_write_keeps_the_old_file_and_leaves_no_temporary(tmp_path):
