@@ -21,7 +21,7 @@ import time
 from pathlib import Path
 
 from common import distribute
-from common.runs import save_weights_atomic as _save_weights_atomic, write_text_atomic
+from common.runs import save_weights_atomic as _save_weights_atomic, write_json_atomic
 
 from . import params as P
 
@@ -260,7 +260,7 @@ def parse_args(argv=None):
     parser.add_argument("--resume", action="store_true", help="continue the run in --out from its last epoch")
     parser.add_argument("--backup-every", type=int, default=0, metavar="STEPS",
                         help="Adam: also save the resume backup every STEPS training steps (default 0: at epoch ends "
-                             "only); for long epochs (lstm3x1000 with every shift: ~35 min per epoch on 2 CPU cores), "
+                             "only); for long epochs (lstm3x1000 with every shift: ~20 min per epoch on one CPU thread), "
                              "so that a stopped run loses at most STEPS steps; --resume restarts that epoch from them")
     parser.add_argument("--out", type=Path, required=True)
     argv = list(sys.argv[1:] if argv is None else argv)
@@ -331,8 +331,8 @@ def train(args) -> Path:
         record.update(gamma=gamma, command=shlex.join(["python", "-m", "drnn_singing.train"] + args.argv),
                       git_revision=_git_revision(), started=time.strftime("%Y-%m-%d %H:%M:%S"),
                       train_mixtures=mixtures, train_frames_per_epoch=frames, parameters=model.count_params())
-        write_text_atomic(out / "args.json", json.dumps(record, indent=2))
-    write_text_atomic(out / "config.json", json.dumps(config, indent=2))
+        write_json_atomic(out / "args.json", record)
+    write_json_atomic(out / "config.json", config)
 
     if args.optimizer == "lbfgs":
         train_lbfgs(args, model, gamma, train_clips, dev_clips, config)
@@ -401,7 +401,7 @@ def train_lbfgs(args, model, gamma: float, train_clips, dev_clips, config: dict)
         plot_history(out, "L-BFGS iteration")
         _save_weights_atomic(model, out / "last.weights.h5")
         backup.mkdir(exist_ok=True)
-        write_text_atomic(backup / "state.json", json.dumps({"iteration": segment.iteration}))
+        write_json_atomic(backup / "state.json", {"iteration": segment.iteration})
         return False
 
     segment = lbfgs.minimize(model, objective, iterations, args.lbfgs_history or lbfgs.LBFGS_HISTORY,
