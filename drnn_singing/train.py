@@ -127,6 +127,12 @@ def make_callbacks(out: Path, dev_clips, patience: int, config: dict, lr_patienc
     class Backup(keras.callbacks.BackupAndRestore):
         """Keras' resume backup, saved at every epoch end and, with backup_every, every N steps as well."""
 
+        def on_train_begin(self, logs=None):
+            super().on_train_begin(logs)
+            # Keras 3.15 restores the epoch into the model but leaves its own counter at 0, so the step backups
+            # of a resumed run's first epoch would record epoch 0 and a second resume would renumber from 0.
+            self._current_epoch = getattr(self.model, "_initial_epoch", None) or 0
+
         def on_epoch_end(self, epoch, logs=None):
             super().on_epoch_end(epoch, logs)
             if self.save_freq != "epoch":

@@ -582,12 +582,25 @@ def test_backup_every_steps_resumes_a_run_stopped_mid_epoch(synthetic_mir1k, tmp
 
     class CheckStart(keras.callbacks.Callback):
         def on_train_begin(self, logs=None):          # after BackupAndRestore (earlier in the list) restored
-            seen["resumed"] = [np.array(w) for w in self.model.get_weights()]
+            seen.setdefault("resumed", [np.array(w) for w in self.model.get_weights()])
 
-    monkeypatch.setattr(train, "make_callbacks", lambda *a, **k: (make_callbacks(*a, **k)[0] + [CheckStart()], None))
-    assert train.main(common + ["--epochs", "2", "--resume"]) == 0
+    class StopAgain(CheckStart):                      # the resumed run is stopped mid-epoch too
+        def on_train_batch_end(self, batch, logs=None):
+            if batch == 1:
+                seen["stopped_again"] = [np.array(w) for w in self.model.get_weights()]
+                raise KeyboardInterrupt
+
+    monkeypatch.setattr(train, "make_callbacks", lambda *a, **k: (make_callbacks(*a, **k)[0] + [StopAgain()], None))
+    assert train.main(common + ["--epochs", "2", "--resume"]) == 2
     for resumed, stopped in zip(seen["resumed"], seen["stopped"]):
         np.testing.assert_array_equal(resumed, stopped)            # the step backup, two steps into epoch 2
+    # its step backups still belong to epoch 2 (Keras alone would write epoch 0 here and restart the count)
+    assert json.loads((out / "backup" / "training_metadata.json").read_text())["epoch"] == 1
+    del seen["resumed"]
+    monkeypatch.setattr(train, "make_callbacks", lambda *a, **k: (make_callbacks(*a, **k)[0] + [CheckStart()], None))
+    assert train.main(common + ["--epochs", "2", "--resume"]) == 0
+    for resumed, stopped in zip(seen["resumed"], seen["stopped_again"]):
+        np.testing.assert_array_equal(resumed, stopped)
     assert any(not np.array_equal(a, b) for a, b in zip(seen["stopped"], seen["epoch_end"]))
     history = (out / "history.csv").read_text().strip().splitlines()
     assert [row.split(",")[0] for row in history[1:]] == ["0", "1"]
