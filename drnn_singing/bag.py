@@ -17,7 +17,8 @@ from pathlib import Path
 
 from common.runs import write_json_atomic
 
-ARCHITECTURE_KEYS = ("arch", "hidden", "layers", "input_norm")
+from . import params as P
+
 MAX_BYTES = 25 * 1000 * 1000
 
 
@@ -26,8 +27,8 @@ class BagError(ValueError):
 
 
 def _architecture(config: dict) -> dict:
-    """The keys that must agree; configs written before --input-norm existed lack it (= off)."""
-    return {k: config.get(k, False if k == "input_norm" else None) for k in ARCHITECTURE_KEYS}
+    """The keys that must agree (params.ARCHITECTURE_DEFAULTS fills those that older configs lack)."""
+    return {k: config.get(k, default) for k, default in P.ARCHITECTURE_DEFAULTS.items()}
 
 
 def build_bag(runs: list[Path], out: Path, root, split: str = "dev", command: str | None = None) -> dict:
@@ -42,7 +43,7 @@ def build_bag(runs: list[Path], out: Path, root, split: str = "dev", command: st
     for run, sep in zip(runs, separators):
         if len(sep.models) != 1:
             raise BagError(f"{run} is itself a bag; pass the training run folders")
-        differ = [k for k in ARCHITECTURE_KEYS if _architecture(sep.config)[k] != _architecture(separators[0].config)[k]]
+        differ = [k for k in P.ARCHITECTURE_DEFAULTS if _architecture(sep.config)[k] != _architecture(separators[0].config)[k]]
         if differ:
             raise BagError(f"{run}/{CONFIG_NAME} differs from {runs[0]}/{CONFIG_NAME} in {', '.join(differ)}; "
                            f"only runs of one architecture can be bagged")

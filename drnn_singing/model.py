@@ -192,26 +192,35 @@ def recurrent_layers(arch: str, n_layers: int = P.N_HIDDEN_LAYERS) -> tuple[int,
 
 def build_model(arch: str = "drnn2", bins: int = P.N_BINS, context: int = P.CONTEXT,
                 hidden: int | None = None, n_layers: int = P.N_HIDDEN_LAYERS, seed: int = 0,
-                input_norm: bool = False) -> keras.Model:
+                input_norm: bool = False, recurrent_input: str = "frame") -> keras.Model:
     """Build an architecture of params.ARCHS.
 
     bins/context/hidden/n_layers default to the paper's values (513, 3, 1000 or the variant's
     width, 3); tests pass tiny values. Output (B, T, 2*bins), masked, [music, voice].
     input_norm: the recurrent stacks (lstm3x1000, gru3x256) see the mixture frame standardised per bin
     (:class:`Standardize`, 2*bins non-trainable weights) instead of the raw magnitudes.
+    recurrent_input: what the recurrent stacks read: "frame" (the mixture frame t, as the blog and andabi)
+    or "context" (Huang's [t-1, t, t+1] features, context*bins wide, as DRNN-2 reads them: one frame of
+    look-ahead for a network that otherwise sees only the past).
     """
     if arch not in P.ARCHS:
         raise ValueError(f"unknown architecture {arch!r}; choose from {', '.join(P.ARCHS)}")
-    if input_norm and arch not in ("lstm3x1000", "gru3x256"):
+    if input_norm and arch not in P.RECURRENT_STACKS:
         raise ValueError(f"input_norm applies to lstm3x1000 and gru3x256, not {arch} (Huang's networks take raw magnitudes)")
+    if recurrent_input not in ("frame", "context"):
+        raise ValueError(f"recurrent_input must be 'frame' or 'context', got {recurrent_input!r}")
+    if recurrent_input == "context" and (input_norm or arch not in P.RECURRENT_STACKS):
+        raise ValueError("recurrent_input='context' applies to lstm3x1000 and gru3x256 on raw magnitudes "
+                         f"(got {arch}{', input_norm' if input_norm else ''}); Huang's networks always read the context")
     features = keras.Input(shape=(None, context * bins), name="features")
     mixture = CenterFrame(bins, context, name="mixture_magnitude")(features)
 
-    if arch in ("lstm3x1000", "gru3x256"):
+    if arch in P.RECURRENT_STACKS:
         # Blog / andabi: recurrent stack on the mixture frame, one Dense(bins, relu) head per source,
         # then the mask (ReLU outputs are >= 0, so |.| changes nothing).
         units = hidden or (P.LSTM_UNITS if arch == "lstm3x1000" else P.ANDABI_GRU_UNITS)
         x = Standardize(name="input_norm")(mixture) if input_norm else mixture
+        x = features if recurrent_input == "context" else x
         for i in range(n_layers):
             if arch == "lstm3x1000":   # Keras' LSTM math, input product hoisted out of the time loop
                 x = projected_lstm(x, units, name=f"lstm{i + 1}", seed=seed + i + 1)

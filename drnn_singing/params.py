@@ -42,6 +42,10 @@ LSTM_UNITS = 1000        # blog: 3 LSTM layers of 1000 units
 ANDABI_GRU_UNITS = 256   # andabi:config.py ModelConfig hidden_size=256, n_rnn_layer=3
 ARCHS = ("lstm3x1000", "drnn1", "drnn2", "drnn3", "srnn", "dnn", "gru3x256")
 DEFAULT_TRAIN_ARCH = "lstm3x1000"   # the project's users asked for it as the train default (issue 4)
+RECURRENT_STACKS = ("lstm3x1000", "gru3x256")   # input: the mixture frame (blog, andabi), optionally standardised
+# What a run's config.json must hold to rebuild its network, with the value meant when a key is missing
+# (configs written before the option existed).
+ARCHITECTURE_DEFAULTS = {"arch": None, "hidden": None, "layers": None, "input_norm": False, "recurrent_input": "frame"}
 
 # Initialisation (MATLAB initialize_weights.m): Glorot-uniform limits sqrt(6/(fan_in+fan_out)),
 # sqrt(6/(fan_in+2*fan_out)) for the input weights of the recurrent layer,

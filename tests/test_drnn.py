@@ -502,6 +502,38 @@ def test_input_standardisation_for_the_recurrent_stacks(synthetic_mir1k, tmp_pat
     assert "--input-norm applies to lstm3x1000" in capsys.readouterr().err
 
 
+def test_recurrent_stack_reading_huangs_context(synthetic_mir1k, tmp_path, capsys):
+    """--recurrent-input context: the LSTM reads the 3-frame features (513 * 3 inputs: +4.1 M parameters at full
+    size), so its output at frame t depends on frame t+1, which the frame-input LSTM never sees; the run folder
+    says so and separate rebuilds it; Huang's networks and the standardised input refuse it."""
+    from drnn_singing import features as F, separate, train
+    from drnn_singing.model import build_model
+
+    assert build_model("lstm3x1000", recurrent_input="context").count_params() == \
+        build_model("lstm3x1000").count_params() + 2 * 513 * 4 * 1000
+    rng = np.random.default_rng(0)
+    mags = rng.uniform(0.1, 1.0, (12, 8)).astype(np.float32)
+    later = mags.copy()
+    later[6] += 1.0                                              # change frame 6 only
+    for recurrent_input, looks_ahead in (("frame", False), ("context", True)):
+        model = build_model("lstm3x1000", bins=8, hidden=4, n_layers=1, recurrent_input=recurrent_input)
+        a, b = (model.predict(F.add_context(m)[None], verbose=0)[0] for m in (mags, later))
+        np.testing.assert_array_equal(a[:5], b[:5])              # no network sees two frames ahead
+        assert (not np.allclose(a[5], b[5])) == looks_ahead      # frame 5 sees frame 6 only through the context
+
+    out = tmp_path / "lstm"
+    assert train.main(["--root", str(synthetic_mir1k), "--arch", "lstm3x1000", "--hidden", "8", "--layers", "1",
+                       "--recurrent-input", "context", "--shifts-per-clip", "1", "--circular-step", "4000",
+                       "--frames-per-batch", "100", "--epochs", "1", "--out", str(out)]) == 0
+    assert json.loads((out / "config.json").read_text())["recurrent_input"] == "context"
+    loaded = separate.load_separator(out)
+    assert loaded.model.get_layer("lstm1_input").kernel.shape == (3 * 513, 4 * 8)
+    for argv in (["--arch", "drnn2"], ["--input-norm", "standardize"]):
+        assert train.main(["--root", str(synthetic_mir1k), *argv, "--recurrent-input", "context",
+                           "--out", str(tmp_path / "x")]) == 2
+        assert "--recurrent-input context applies to" in capsys.readouterr().err
+
+
 def test_defaults_by_architecture_and_kept_on_resume(tmp_path):
     """The LSTM trains with gamma 0.1 by default, Huang's networks with 0.05, all on raw input; a resumed run
     keeps the gamma and input it started with even where the defaults have changed since."""
@@ -510,15 +542,17 @@ def test_defaults_by_architecture_and_kept_on_resume(tmp_path):
     def resolved(*argv):
         args = parse_args([*argv, "--out", str(tmp_path)])
         resolve_defaults(args, tmp_path)
-        return args.gamma, args.input_norm
+        return args.gamma, args.input_norm, args.recurrent_input
 
-    assert resolved() == (0.1, "none")                                      # the default arch: lstm3x1000
-    assert resolved("--arch", "drnn2") == (0.05, "none")
-    assert resolved("--input-norm", "standardize", "--gamma", "0.5") == (0.5, "standardize")
+    assert resolved() == (0.1, "none", "frame")                             # the default arch: lstm3x1000
+    assert resolved("--arch", "drnn2") == (0.05, "none", "frame")
+    assert resolved("--input-norm", "standardize", "--gamma", "0.5") == (0.5, "standardize", "frame")
     (tmp_path / "config.json").write_text(json.dumps({"arch": "lstm3x1000", "gamma": 0.5, "input_norm": True}))
-    assert resolved("--resume") == (0.5, "standardize")                     # what the run started with
-    assert resolved("--resume", "--gamma", "0.2") == (0.2, "standardize")   # what the command says wins
-    assert resolved() == (0.1, "none")                                      # a new run ignores the folder
+    assert resolved("--resume") == (0.5, "standardize", "frame")            # what the run started with
+    assert resolved("--resume", "--gamma", "0.2") == (0.2, "standardize", "frame")   # what the command says wins
+    assert resolved() == (0.1, "none", "frame")                             # a new run ignores the folder
+    (tmp_path / "config.json").write_text(json.dumps({"arch": "lstm3x1000", "gamma": 0.1, "recurrent_input": "context"}))
+    assert resolved("--resume") == (0.1, "none", "context")
 
 
 @pytest.mark.parametrize("gamma", [0.0, 0.1, 0.5])
