@@ -192,7 +192,7 @@ def recurrent_layers(arch: str, n_layers: int = P.N_HIDDEN_LAYERS) -> tuple[int,
 
 def build_model(arch: str = "drnn2", bins: int = P.N_BINS, context: int = P.CONTEXT,
                 hidden: int | None = None, n_layers: int = P.N_HIDDEN_LAYERS, seed: int = 0,
-                input_norm: bool = False, recurrent_input: str = "frame") -> keras.Model:
+                input_norm: bool = False, recurrent_input: str = "frame", head_activation: str = "relu") -> keras.Model:
     """Build an architecture of params.ARCHS.
 
     bins/context/hidden/n_layers default to the paper's values (513, 3, 1000 or the variant's
@@ -202,6 +202,9 @@ def build_model(arch: str = "drnn2", bins: int = P.N_BINS, context: int = P.CONT
     recurrent_input: what the recurrent stacks read: "frame" (the mixture frame t, as the blog and andabi)
     or "context" (Huang's [t-1, t, t+1] features, context*bins wide, as DRNN-2 reads them: one frame of
     look-ahead for a network that otherwise sees only the past).
+    head_activation: the recurrent stacks' two Dense heads: "relu" (the blog, andabi) or "linear" (Huang's
+    output layer; the mask takes |.|). Under the mask a ReLU head at 0 passes no gradient to either head
+    (the other's mask is then 1 whatever its value), so those time-frequency points stop teaching.
     """
     if arch not in P.ARCHS:
         raise ValueError(f"unknown architecture {arch!r}; choose from {', '.join(P.ARCHS)}")
@@ -209,6 +212,10 @@ def build_model(arch: str = "drnn2", bins: int = P.N_BINS, context: int = P.CONT
         raise ValueError(f"input_norm applies to lstm3x1000 and gru3x256, not {arch} (Huang's networks take raw magnitudes)")
     if recurrent_input not in ("frame", "context"):
         raise ValueError(f"recurrent_input must be 'frame' or 'context', got {recurrent_input!r}")
+    if head_activation not in ("relu", "linear"):
+        raise ValueError(f"head_activation must be 'relu' or 'linear', got {head_activation!r}")
+    if head_activation != "relu" and arch not in P.RECURRENT_STACKS:
+        raise ValueError(f"head_activation applies to lstm3x1000 and gru3x256; {arch}'s output layer is linear")
     if recurrent_input == "context" and (input_norm or arch not in P.RECURRENT_STACKS):
         raise ValueError("recurrent_input='context' applies to lstm3x1000 and gru3x256 on raw magnitudes "
                          f"(got {arch}{', input_norm' if input_norm else ''}); Huang's networks always read the context")
@@ -226,7 +233,8 @@ def build_model(arch: str = "drnn2", bins: int = P.N_BINS, context: int = P.CONT
                 x = projected_lstm(x, units, name=f"lstm{i + 1}", seed=seed + i + 1)
             else:
                 x = layers.GRU(units, return_sequences=True, name=f"gru{i + 1}")(x)
-        heads = [layers.Dense(bins, activation="relu", name=f"head_{source}")(x) for source in P.SOURCE_ORDER]
+        activation = "relu" if head_activation == "relu" else None
+        heads = [layers.Dense(bins, activation=activation, name=f"head_{source}")(x) for source in P.SOURCE_ORDER]
         raw = layers.Concatenate(name="heads")(heads)
     else:
         units = hidden or P.HIDDEN

@@ -45,7 +45,8 @@ DEFAULT_TRAIN_ARCH = "lstm3x1000"   # the project's users asked for it as the tr
 RECURRENT_STACKS = ("lstm3x1000", "gru3x256")   # input: the mixture frame (blog, andabi), optionally standardised
 # What a run's config.json must hold to rebuild its network, with the value meant when a key is missing
 # (configs written before the option existed).
-ARCHITECTURE_DEFAULTS = {"arch": None, "hidden": None, "layers": None, "input_norm": False, "recurrent_input": "frame"}
+ARCHITECTURE_DEFAULTS = {"arch": None, "hidden": None, "layers": None, "input_norm": False, "recurrent_input": "frame",
+                         "head_activation": "relu"}
 
 # Initialisation (MATLAB initialize_weights.m): Glorot-uniform limits sqrt(6/(fan_in+fan_out)),
 # sqrt(6/(fan_in+2*fan_out)) for the input weights of the recurrent layer,

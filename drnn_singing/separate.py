@@ -108,7 +108,8 @@ def load_separator(weights=None) -> Separator:
     for weights_file in weight_files:
         model = build_model(config["arch"], hidden=config.get("hidden"), n_layers=config.get("layers", P.N_HIDDEN_LAYERS),
                             input_norm=bool(config.get("input_norm", False)),
-                            recurrent_input=config.get("recurrent_input", "frame"))
+                            recurrent_input=config.get("recurrent_input", "frame"),
+                            head_activation=config.get("head_activation", "relu"))
         try:
             model.load_weights(str(weights_file))
         except Exception as err:  # h5py/keras raise many types for truncated or mismatched files

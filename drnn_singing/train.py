@@ -58,6 +58,8 @@ def resolve_defaults(args, out: Path) -> None:
         args.input_norm = "standardize" if started_with.get("input_norm") else "none"
     if args.recurrent_input is None:
         args.recurrent_input = started_with.get("recurrent_input", "frame")
+    if args.head_activation is None:
+        args.head_activation = started_with.get("head_activation", "relu")
 
 
 def _git_revision() -> str:
@@ -197,7 +199,7 @@ def check_run_folder(out: Path, resume: bool) -> None:
 
 
 def init_from(model, arch: str, hidden, layers: int, weights: Path, input_norm: bool = False,
-              recurrent_input: str = "frame") -> None:
+              recurrent_input: str = "frame", head_activation: str = "relu") -> None:
     """Load a previous run's weights into `model` (warm start); the architectures must match."""
     from .separate import ModelFileError, resolve_weights
     weight_files, config = resolve_weights(None if str(weights) == "pretrained" else weights)
@@ -206,11 +208,11 @@ def init_from(model, arch: str, hidden, layers: int, weights: Path, input_norm: 
                             f"weight files ({weight_files[0]} ...)")
     weights_file = weight_files[0]
     wanted = {"arch": arch, "hidden": hidden, "layers": layers, "input_norm": input_norm,
-              "recurrent_input": recurrent_input}
+              "recurrent_input": recurrent_input, "head_activation": head_activation}
     held = {k: config.get(k, default) for k, default in P.ARCHITECTURE_DEFAULTS.items()}
     if held != wanted:
         raise TrainingError(f"{weights_file}: holds {held}, but this run builds {wanted}; pass the same "
-                            "--arch/--hidden/--layers/--input-norm/--recurrent-input or other --init-weights")
+                            "--arch/--hidden/--layers/--input-norm/--recurrent-input/--head-activation or other --init-weights")
     try:
         model.load_weights(str(weights_file))
     except (ValueError, OSError) as err:
@@ -252,6 +254,9 @@ def parse_args(argv=None):
                         help="lstm3x1000 / gru3x256 only: frame (default) = the mixture frame t (the blog, andabi); "
                              "context = Huang's 3-frame features [t-1, t, t+1] as DRNN-2 reads them (one frame of "
                              "look-ahead; +4.1 M parameters for lstm3x1000)")
+    parser.add_argument("--head-activation", choices=["relu", "linear"], default=None,
+                        help="lstm3x1000 / gru3x256 only: relu (default) = the blog's and andabi's ReLU heads; linear = "
+                             "Huang's linear output, the mask taking |.| (a ReLU head at 0 passes no gradient)")
     parser.add_argument("--hidden", type=int, default=None, help="units per layer (default: the architecture's)")
     parser.add_argument("--layers", type=int, default=P.N_HIDDEN_LAYERS)
     parser.add_argument("--limit-clips", type=int, default=None, help="use only the first N training clips")
@@ -292,6 +297,9 @@ def train(args) -> Path:
     if args.input_norm != "none" and args.arch not in P.RECURRENT_STACKS:
         raise TrainingError(f"--input-norm applies to lstm3x1000 and gru3x256; {args.arch} takes Huang's raw "
                             "magnitudes (drop --input-norm)")
+    if args.head_activation != "relu" and args.arch not in P.RECURRENT_STACKS:
+        raise TrainingError(f"--head-activation applies to lstm3x1000 and gru3x256; {args.arch}'s output layer is "
+                            "already linear (drop --head-activation)")
     if args.recurrent_input != "frame" and (args.arch not in P.RECURRENT_STACKS or args.input_norm != "none"):
         raise TrainingError(f"--recurrent-input context applies to lstm3x1000 and gru3x256 without --input-norm "
                             f"(got --arch {args.arch} --input-norm {args.input_norm}); drop one of them")
@@ -328,15 +336,18 @@ def train(args) -> Path:
     label = f"{args.arch} + discrim (gamma {gamma:g})" if gamma else args.arch
     input_norm = args.input_norm == "standardize"
     config = {"arch": args.arch, "hidden": args.hidden, "layers": args.layers, "gamma": gamma, "label": label,
-              "input_norm": input_norm, "recurrent_input": args.recurrent_input}
+              "input_norm": input_norm, "recurrent_input": args.recurrent_input,
+              "head_activation": args.head_activation}
     with strategy.scope():
         model = build_model(args.arch, hidden=args.hidden, n_layers=args.layers, seed=args.seed,
-                            input_norm=input_norm, recurrent_input=args.recurrent_input)
+                            input_norm=input_norm, recurrent_input=args.recurrent_input,
+                            head_activation=args.head_activation)
         if input_norm and not args.resume:   # fixed statistics of the training mixtures (resume: in the weights)
             from .data import input_statistics
             model.get_layer("input_norm").set_weights(list(input_statistics(train_clips)))
         if args.init_weights is not None and not args.resume:   # before compile: no optimizer state to match
-            init_from(model, args.arch, args.hidden, args.layers, args.init_weights, input_norm, args.recurrent_input)
+            init_from(model, args.arch, args.hidden, args.layers, args.init_weights, input_norm, args.recurrent_input,
+                      args.head_activation)
         average = {"use_ema": True, "ema_momentum": args.ema} if args.ema else {}
         optimizer = keras.optimizers.Adam(args.lr, clipnorm=args.clipnorm or None, **average)
         model.compile(optimizer=optimizer, loss=loss)

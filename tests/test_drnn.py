@@ -534,6 +534,40 @@ def test_recurrent_stack_reading_huangs_context(synthetic_mir1k, tmp_path, capsy
         assert "--recurrent-input context applies to" in capsys.readouterr().err
 
 
+def test_relu_heads_at_zero_stop_the_gradient_linear_heads_do_not(synthetic_mir1k, tmp_path, capsys):
+    """Under the mask, a ReLU head at 0 gives its source a 0 mask and the other a mask of 1 whatever its value:
+    no head parameter gets a gradient from that point. --head-activation linear (Huang's output, the mask
+    taking |.|) keeps one; the run folder records the choice and separate rebuilds it; Huang's networks refuse it."""
+    import tensorflow as tf
+    from drnn_singing import features as F, separate, train
+    from drnn_singing.losses import discriminative_loss
+    from drnn_singing.model import build_model
+
+    rng = np.random.default_rng(1)
+    mags = rng.uniform(0.1, 1.0, (6, 8)).astype(np.float32)
+    target = np.concatenate([0.5 * mags, 0.5 * mags], axis=-1)[None]
+    norms = {}
+    for activation in ("relu", "linear"):
+        model = build_model("lstm3x1000", bins=8, hidden=4, n_layers=1, head_activation=activation)
+        head = model.get_layer("head_vocals")
+        head.bias.assign(np.full(8, -100.0, np.float32))             # the voice head's pre-activation < 0 everywhere
+        with tf.GradientTape() as tape:
+            loss = tf.reduce_sum(discriminative_loss(target, model(F.add_context(mags)[None]), 0.1))
+        variables = [v.value for name in ("head_vocals", "head_accompaniment") for v in model.get_layer(name).weights]
+        norms[activation] = float(tf.linalg.global_norm(tape.gradient(loss, variables)))
+    assert norms["relu"] < 1e-4 * norms["linear"]      # what is left comes from the mask's eps
+
+    out = tmp_path / "lstm"
+    assert train.main(["--root", str(synthetic_mir1k), "--arch", "lstm3x1000", "--hidden", "8", "--layers", "1",
+                       "--head-activation", "linear", "--shifts-per-clip", "1", "--circular-step", "4000",
+                       "--frames-per-batch", "100", "--epochs", "1", "--out", str(out)]) == 0
+    assert json.loads((out / "config.json").read_text())["head_activation"] == "linear"
+    assert separate.load_separator(out).model.get_layer("head_vocals").activation.__name__ == "linear"
+    assert train.main(["--root", str(synthetic_mir1k), "--arch", "drnn2", "--head-activation", "linear",
+                       "--out", str(tmp_path / "x")]) == 2
+    assert "--head-activation applies to" in capsys.readouterr().err
+
+
 def test_defaults_by_architecture_and_kept_on_resume(tmp_path):
     """The LSTM trains with gamma 0.1 by default, Huang's networks with 0.05, all on raw input; a resumed run
     keeps the gamma and input it started with even where the defaults have changed since."""
@@ -542,17 +576,19 @@ def test_defaults_by_architecture_and_kept_on_resume(tmp_path):
     def resolved(*argv):
         args = parse_args([*argv, "--out", str(tmp_path)])
         resolve_defaults(args, tmp_path)
-        return args.gamma, args.input_norm, args.recurrent_input
+        return args.gamma, args.input_norm, args.recurrent_input, args.head_activation
 
-    assert resolved() == (0.1, "none", "frame")                             # the default arch: lstm3x1000
-    assert resolved("--arch", "drnn2") == (0.05, "none", "frame")
-    assert resolved("--input-norm", "standardize", "--gamma", "0.5") == (0.5, "standardize", "frame")
+    assert resolved() == (0.1, "none", "frame", "relu")                             # the default arch: lstm3x1000
+    assert resolved("--arch", "drnn2") == (0.05, "none", "frame", "relu")
+    assert resolved("--input-norm", "standardize", "--gamma", "0.5") == (0.5, "standardize", "frame", "relu")
     (tmp_path / "config.json").write_text(json.dumps({"arch": "lstm3x1000", "gamma": 0.5, "input_norm": True}))
-    assert resolved("--resume") == (0.5, "standardize", "frame")            # what the run started with
-    assert resolved("--resume", "--gamma", "0.2") == (0.2, "standardize", "frame")   # what the command says wins
-    assert resolved() == (0.1, "none", "frame")                             # a new run ignores the folder
+    assert resolved("--resume") == (0.5, "standardize", "frame", "relu")            # what the run started with
+    assert resolved("--resume", "--gamma", "0.2") == (0.2, "standardize", "frame", "relu")   # what the command says wins
+    assert resolved() == (0.1, "none", "frame", "relu")                             # a new run ignores the folder
     (tmp_path / "config.json").write_text(json.dumps({"arch": "lstm3x1000", "gamma": 0.1, "recurrent_input": "context"}))
-    assert resolved("--resume") == (0.1, "none", "context")
+    assert resolved("--resume") == (0.1, "none", "context", "relu")
+    (tmp_path / "config.json").write_text(json.dumps({"arch": "lstm3x1000", "gamma": 0.1, "head_activation": "linear"}))
+    assert resolved("--resume") == (0.1, "none", "frame", "linear")
 
 
 @pytest.mark.parametrize("gamma", [0.0, 0.1, 0.5])
