@@ -157,6 +157,40 @@ def make_callbacks(out: Path, dev_clips, patience: int, config: dict, lr_patienc
 
     monitor, mode = ("val_gnsdr", "max") if dev_clips else ("loss", "min")
     best_so_far = _best_logged(out / "history.csv", monitor, mode)   # a resumed run keeps its best checkpoint
+    logged = _logged(out / "history.csv", monitor)
+
+    class ResumedEarlyStopping(keras.callbacks.EarlyStopping):
+        """EarlyStopping that, on --resume, counts the epochs without a gain from history.csv (Keras starts at 0)."""
+
+        def on_train_begin(self, logs=None):
+            super().on_train_begin(logs)
+            self._set_monitor_op()
+            for value, _ in logged:
+                self.wait += 1
+                if self._is_improvement(value, self.best):
+                    self.best, self.wait = value, 0
+
+    class ResumedPlateau(keras.callbacks.ReduceLROnPlateau):
+        """ReduceLROnPlateau that, on --resume, replays history.csv: its best and wait as if never stopped, and the
+        halving due at the end of the last logged epoch, which the epoch-end backup (saved first) does not hold."""
+
+        def on_train_begin(self, logs=None):
+            super().on_train_begin(logs)
+            if not logged:
+                return
+            self._set_monitor_op()
+            for i, (value, rate) in enumerate(logged):
+                if self._is_improvement(value, self.best):
+                    self.best, self.wait = value, 0
+                else:
+                    self.wait += 1
+                if i + 1 < len(logged) and logged[i + 1][1] < rate:   # the rate was halved after this epoch
+                    self.wait = 0
+            if self.wait >= self.patience:
+                current = float(np.asarray(self.model.optimizer.learning_rate))
+                if current >= logged[-1][1] * (1 - 1e-6):             # not in the restored optimizer yet
+                    self._reduce_optimizer_lr(self.model.optimizer, len(logged) - 1)
+                self.wait = 0
     return [
         Backup(str(out / "backup"), save_freq=backup_every or "epoch"),
         keras.callbacks.TerminateOnNaN(),
@@ -166,12 +200,21 @@ def make_callbacks(out: Path, dev_clips, patience: int, config: dict, lr_patienc
                                         save_best_only=True, save_weights_only=True, verbose=1,
                                         initial_value_threshold=best_so_far),
         keras.callbacks.ModelCheckpoint(str(out / "last.weights.h5"), save_weights_only=True),
-        keras.callbacks.EarlyStopping(monitor=monitor, mode=mode, patience=patience, verbose=1),
-        keras.callbacks.ReduceLROnPlateau(monitor=monitor, mode=mode, factor=0.5, patience=lr_patience,
-                                          min_lr=1e-6, verbose=1),
+        ResumedEarlyStopping(monitor=monitor, mode=mode, patience=patience, verbose=1),
+        ResumedPlateau(monitor=monitor, mode=mode, factor=0.5, patience=lr_patience, min_lr=1e-6, verbose=1),
         keras.callbacks.CSVLogger(str(out / "history.csv"), append=True),
         LossCurve(),
     ], np
+
+
+def _logged(history: Path, monitor: str) -> list[tuple[float, float]]:
+    """(monitor value, learning rate) of each epoch in an existing history.csv, in order ([] if none)."""
+    import csv
+    if not history.exists():
+        return []
+    with open(history) as f:
+        return [(float(r[monitor]), float(r["learning_rate"])) for r in csv.DictReader(f)
+                if r.get(monitor) not in (None, "") and r.get("learning_rate") not in (None, "")]
 
 
 def _best_logged(history: Path, monitor: str, mode: str):

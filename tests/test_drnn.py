@@ -679,6 +679,40 @@ def test_backup_every_steps_resumes_a_run_stopped_mid_epoch(synthetic_mir1k, tmp
     assert "--backup-every" in capsys.readouterr().err
 
 
+def test_resume_replays_early_stopping_and_the_learning_rate_schedule(tmp_path):
+    """On --resume, early stopping and the learning-rate halving continue from history.csv as if the run had
+    never stopped (Keras alone restarts both counts at 0, so each resume postponed the next halving by up to
+    --lr-patience epochs), and the halving due at the end of the last logged epoch is applied once: an
+    epoch-end backup is saved before it, a step backup after it."""
+    import keras
+    from drnn_singing import train
+    from drnn_singing.model import build_model
+
+    gnsdr = [1.0, 2.0, 2.5, 2.4, 2.3, 2.2, 2.45]
+    rate = [3e-4] * 5 + [1.5e-4] * 2          # halved after epoch 4 (two epochs without a gain)
+
+    def resumed(rows, restored_rate):
+        folder = tmp_path / f"run{rows}_{restored_rate}"
+        folder.mkdir()
+        if rows:
+            (folder / "history.csv").write_text("epoch,learning_rate,loss,val_gnsdr\n" + "".join(
+                f"{i},{rate[i]},0.1,{gnsdr[i]}\n" for i in range(rows)))
+        callbacks, _ = train.make_callbacks(folder, ["dev"], 5, {}, lr_patience=2)
+        model = build_model("drnn2", hidden=4)
+        model.compile(optimizer=keras.optimizers.Adam(restored_rate), loss="mse")
+        stopping, plateau = (next(c for c in callbacks if isinstance(c, kind)) for kind in
+                             (keras.callbacks.EarlyStopping, keras.callbacks.ReduceLROnPlateau))
+        for callback in (stopping, plateau):
+            callback.set_model(model)
+            callback.on_train_begin()
+        return stopping.best, stopping.wait, plateau.best, plateau.wait, float(model.optimizer.learning_rate)
+
+    assert resumed(0, 3e-4) == (None, 0, None, 0, pytest.approx(3e-4))                # a fresh run
+    assert resumed(6, 1.5e-4) == (2.5, 3, 2.5, 1, pytest.approx(1.5e-4))             # nothing due yet
+    assert resumed(7, 1.5e-4) == (2.5, 4, 2.5, 0, pytest.approx(7.5e-5))             # due: epoch-end backup
+    assert resumed(7, 7.5e-5) == (2.5, 4, 2.5, 0, pytest.approx(7.5e-5))             # step backup: done once
+
+
 def test_bag_averages_members_and_scores_each_on_dev(synthetic_mir1k, tmp_path, capsys):
     """A bag's output is the mean of its members' masked magnitudes; bag.json holds each member's and the bag's dev
     scores, equal to evaluating them one by one; one member file still runs alone; mismatched runs are refused."""
