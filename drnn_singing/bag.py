@@ -1,6 +1,6 @@
 """Bag trained DRNN runs into one model folder: ``python -m drnn_singing.bag RUN RUN ... --root MIR1K --out DIR``.
 
-The runs must share one architecture (config.json: arch, hidden, layers, input_norm); they differ by their seed.
+The runs must share one architecture (the config.json keys of params.ARCHITECTURE_DEFAULTS); they differ by their seed.
 The folder holds each run's selected weights without the optimiser state as ``member<k>.weights.h5`` (each under
 the repository's 25 MB per-file budget), a config.json listing them under ``members`` (``separate`` and ``evaluate``
 then average the members' masked magnitudes, i.e. their soft masks) and ``bag.json`` with the dev GNSDR / GSIR /
@@ -26,11 +26,6 @@ class BagError(ValueError):
     """Runs that cannot be bagged; the message names the run and the fix."""
 
 
-def _architecture(config: dict) -> dict:
-    """The keys that must agree (params.ARCHITECTURE_DEFAULTS fills those that older configs lack)."""
-    return {k: config.get(k, default) for k, default in P.ARCHITECTURE_DEFAULTS.items()}
-
-
 def build_bag(runs: list[Path], out: Path, root, split: str = "dev", command: str | None = None) -> dict:
     """Write the bag folder ``out`` from ``runs`` and score each member and the bag on ``split`` -> bag.json's dict."""
     from .data import load_split
@@ -43,7 +38,8 @@ def build_bag(runs: list[Path], out: Path, root, split: str = "dev", command: st
     for run, sep in zip(runs, separators):
         if len(sep.models) != 1:
             raise BagError(f"{run} is itself a bag; pass the training run folders")
-        differ = [k for k in P.ARCHITECTURE_DEFAULTS if _architecture(sep.config)[k] != _architecture(separators[0].config)[k]]
+        mine, first = P.architecture_of(sep.config), P.architecture_of(separators[0].config)
+        differ = [k for k in mine if mine[k] != first[k]]
         if differ:
             raise BagError(f"{run}/{CONFIG_NAME} differs from {runs[0]}/{CONFIG_NAME} in {', '.join(differ)}; "
                            f"only runs of one architecture can be bagged")

@@ -208,17 +208,7 @@ def build_model(arch: str = "drnn2", bins: int = P.N_BINS, context: int = P.CONT
     """
     if arch not in P.ARCHS:
         raise ValueError(f"unknown architecture {arch!r}; choose from {', '.join(P.ARCHS)}")
-    if input_norm and arch not in P.RECURRENT_STACKS:
-        raise ValueError(f"input_norm applies to lstm3x1000 and gru3x256, not {arch} (Huang's networks take raw magnitudes)")
-    if recurrent_input not in ("frame", "context"):
-        raise ValueError(f"recurrent_input must be 'frame' or 'context', got {recurrent_input!r}")
-    if head_activation not in ("relu", "linear"):
-        raise ValueError(f"head_activation must be 'relu' or 'linear', got {head_activation!r}")
-    if head_activation != "relu" and arch not in P.RECURRENT_STACKS:
-        raise ValueError(f"head_activation applies to lstm3x1000 and gru3x256; {arch}'s output layer is linear")
-    if recurrent_input == "context" and (input_norm or arch not in P.RECURRENT_STACKS):
-        raise ValueError("recurrent_input='context' applies to lstm3x1000 and gru3x256 on raw magnitudes "
-                         f"(got {arch}{', input_norm' if input_norm else ''}); Huang's networks always read the context")
+    P.check_architecture(arch, input_norm, recurrent_input, head_activation)
     features = keras.Input(shape=(None, context * bins), name="features")
     mixture = CenterFrame(bins, context, name="mixture_magnitude")(features)
 

@@ -48,6 +48,27 @@ RECURRENT_STACKS = ("lstm3x1000", "gru3x256")   # input: the mixture frame (blog
 ARCHITECTURE_DEFAULTS = {"arch": None, "hidden": None, "layers": None, "input_norm": False, "recurrent_input": "frame",
                          "head_activation": "relu"}
 
+
+def architecture_of(config: dict) -> dict:
+    """The ARCHITECTURE_DEFAULTS keys of a run's config.json, the defaults filling those it lacks."""
+    return {key: config.get(key, default) for key, default in ARCHITECTURE_DEFAULTS.items()}
+
+
+def check_architecture(arch: str, input_norm: bool, recurrent_input: str, head_activation: str) -> None:
+    """ValueError (naming the train.py option) for a combination build_model cannot make."""
+    if recurrent_input not in ("frame", "context") or head_activation not in ("relu", "linear"):
+        raise ValueError(f"--recurrent-input must be frame or context and --head-activation relu or linear, got "
+                         f"{recurrent_input!r} and {head_activation!r}")
+    if input_norm and arch not in RECURRENT_STACKS:
+        raise ValueError(f"--input-norm applies to lstm3x1000 and gru3x256; {arch} takes Huang's raw magnitudes "
+                         "(drop --input-norm)")
+    if head_activation != "relu" and arch not in RECURRENT_STACKS:
+        raise ValueError(f"--head-activation applies to lstm3x1000 and gru3x256; {arch}'s output layer is already "
+                         "linear (drop --head-activation)")
+    if recurrent_input != "frame" and (arch not in RECURRENT_STACKS or input_norm):
+        raise ValueError(f"--recurrent-input context applies to lstm3x1000 and gru3x256 without --input-norm (got "
+                         f"{arch}{' with --input-norm' if input_norm else ''}); Huang's networks always read the context")
+
 # Initialisation (MATLAB initialize_weights.m): Glorot-uniform limits sqrt(6/(fan_in+fan_out)),
 # sqrt(6/(fan_in+2*fan_out)) for the input weights of the recurrent layer,
 # sqrt(6/(3*hidden)) for the recurrent matrix ("Ilya's modification"); biases 0.

@@ -106,10 +106,10 @@ def load_separator(weights=None) -> Separator:
     weight_files, config = resolve_weights(weights)
     models = []
     for weights_file in weight_files:
-        model = build_model(config["arch"], hidden=config.get("hidden"), n_layers=config.get("layers", P.N_HIDDEN_LAYERS),
-                            input_norm=bool(config.get("input_norm", False)),
-                            recurrent_input=config.get("recurrent_input", "frame"),
-                            head_activation=config.get("head_activation", "relu"))
+        arch = P.architecture_of(config)
+        model = build_model(arch["arch"], hidden=arch["hidden"], n_layers=arch["layers"] or P.N_HIDDEN_LAYERS,
+                            input_norm=bool(arch["input_norm"]), recurrent_input=arch["recurrent_input"],
+                            head_activation=arch["head_activation"])
         try:
             model.load_weights(str(weights_file))
         except Exception as err:  # h5py/keras raise many types for truncated or mismatched files

@@ -56,10 +56,9 @@ def resolve_defaults(args, out: Path) -> None:
         args.gamma = started_with.get("gamma", default_gamma(args.arch))
     if args.input_norm is None:
         args.input_norm = "standardize" if started_with.get("input_norm") else "none"
-    if args.recurrent_input is None:
-        args.recurrent_input = started_with.get("recurrent_input", "frame")
-    if args.head_activation is None:
-        args.head_activation = started_with.get("head_activation", "relu")
+    for key in ("recurrent_input", "head_activation"):
+        if getattr(args, key) is None:
+            setattr(args, key, P.architecture_of(started_with)[key])
 
 
 def _git_revision() -> str:
@@ -252,7 +251,7 @@ def init_from(model, arch: str, hidden, layers: int, weights: Path, input_norm: 
     weights_file = weight_files[0]
     wanted = {"arch": arch, "hidden": hidden, "layers": layers, "input_norm": input_norm,
               "recurrent_input": recurrent_input, "head_activation": head_activation}
-    held = {k: config.get(k, default) for k, default in P.ARCHITECTURE_DEFAULTS.items()}
+    held = P.architecture_of(config)
     if held != wanted:
         raise TrainingError(f"{weights_file}: holds {held}, but this run builds {wanted}; pass the same "
                             "--arch/--hidden/--layers/--input-norm/--recurrent-input/--head-activation or other --init-weights")
@@ -337,15 +336,10 @@ def train(args) -> Path:
     check_run_folder(out, args.resume)
     resolve_defaults(args, out)
     gamma = args.gamma
-    if args.input_norm != "none" and args.arch not in P.RECURRENT_STACKS:
-        raise TrainingError(f"--input-norm applies to lstm3x1000 and gru3x256; {args.arch} takes Huang's raw "
-                            "magnitudes (drop --input-norm)")
-    if args.head_activation != "relu" and args.arch not in P.RECURRENT_STACKS:
-        raise TrainingError(f"--head-activation applies to lstm3x1000 and gru3x256; {args.arch}'s output layer is "
-                            "already linear (drop --head-activation)")
-    if args.recurrent_input != "frame" and (args.arch not in P.RECURRENT_STACKS or args.input_norm != "none"):
-        raise TrainingError(f"--recurrent-input context applies to lstm3x1000 and gru3x256 without --input-norm "
-                            f"(got --arch {args.arch} --input-norm {args.input_norm}); drop one of them")
+    try:   # before the slow imports; build_model makes the same check
+        P.check_architecture(args.arch, args.input_norm == "standardize", args.recurrent_input, args.head_activation)
+    except ValueError as err:
+        raise TrainingError(str(err)) from None
     if not 0 <= args.ema < 1:
         raise TrainingError(f"--ema must be in [0, 1) (a momentum such as 0.999), got {args.ema}")
     if args.backup_every < 0:
