@@ -192,7 +192,8 @@ def recurrent_layers(arch: str, n_layers: int = P.N_HIDDEN_LAYERS) -> tuple[int,
 
 def build_model(arch: str = "drnn2", bins: int = P.N_BINS, context: int = P.CONTEXT,
                 hidden: int | None = None, n_layers: int = P.N_HIDDEN_LAYERS, seed: int = 0,
-                input_norm: bool = False, recurrent_input: str = "frame", head_activation: str = "relu") -> keras.Model:
+                input_norm: bool = False, recurrent_input: str = "frame", head_activation: str = "relu",
+                dropout: float = 0.0) -> keras.Model:
     """Build an architecture of params.ARCHS.
 
     bins/context/hidden/n_layers default to the paper's values (513, 3, 1000 or the variant's
@@ -205,10 +206,14 @@ def build_model(arch: str = "drnn2", bins: int = P.N_BINS, context: int = P.CONT
     head_activation: the recurrent stacks' two Dense heads: "relu" (the blog, andabi) or "linear" (Huang's
     output layer; the mask takes |.|). Under the mask a ReLU head at 0 passes no gradient to either head
     (the other's mask is then 1 whatever its value), so those time-frequency points stop teaching.
+    dropout: the recurrent stacks only: dropout on the output of every recurrent layer but the last, in
+    training only (Open-Unmix's placement: torch.nn.LSTM(dropout=0.4) between its 3 layers); the weights and
+    the inference graph are those of dropout 0.
     """
     if arch not in P.ARCHS:
         raise ValueError(f"unknown architecture {arch!r}; choose from {', '.join(P.ARCHS)}")
     P.check_architecture(arch, input_norm, recurrent_input, head_activation)
+    P.check_dropout(arch, dropout)
     features = keras.Input(shape=(None, context * bins), name="features")
     mixture = CenterFrame(bins, context, name="mixture_magnitude")(features)
 
@@ -223,6 +228,8 @@ def build_model(arch: str = "drnn2", bins: int = P.N_BINS, context: int = P.CONT
                 x = projected_lstm(x, units, name=f"lstm{i + 1}", seed=seed + i + 1)
             else:
                 x = layers.GRU(units, return_sequences=True, name=f"gru{i + 1}")(x)
+            if dropout and i < n_layers - 1:
+                x = layers.Dropout(dropout, seed=seed + 50 + i, name=f"dropout{i + 1}")(x)
         activation = "relu" if head_activation == "relu" else None
         heads = [layers.Dense(bins, activation=activation, name=f"head_{source}")(x) for source in P.SOURCE_ORDER]
         raw = layers.Concatenate(name="heads")(heads)

@@ -59,6 +59,8 @@ def resolve_defaults(args, out: Path) -> None:
     for key in ("recurrent_input", "head_activation"):
         if getattr(args, key) is None:
             setattr(args, key, P.architecture_of(started_with)[key])
+    if args.dropout is None:
+        args.dropout = started_with.get("dropout", 0.0)
 
 
 def _git_revision() -> str:
@@ -299,6 +301,9 @@ def parse_args(argv=None):
     parser.add_argument("--head-activation", choices=["relu", "linear"], default=None,
                         help="lstm3x1000 / gru3x256 only: relu (default) = the blog's and andabi's ReLU heads; linear = "
                              "Huang's linear output, the mask taking |.| (a ReLU head at 0 passes no gradient)")
+    parser.add_argument("--dropout", type=float, default=None,
+                        help="lstm3x1000 / gru3x256 only: dropout rate between the recurrent layers in training "
+                             "(default 0, the blog's; Open-Unmix uses 0.4); inference is unchanged")
     parser.add_argument("--hidden", type=int, default=None, help="units per layer (default: the architecture's)")
     parser.add_argument("--layers", type=int, default=P.N_HIDDEN_LAYERS)
     parser.add_argument("--limit-clips", type=int, default=None, help="use only the first N training clips")
@@ -338,6 +343,7 @@ def train(args) -> Path:
     gamma = args.gamma
     try:   # before the slow imports; build_model makes the same check
         P.check_architecture(args.arch, args.input_norm == "standardize", args.recurrent_input, args.head_activation)
+        P.check_dropout(args.arch, args.dropout)
     except ValueError as err:
         raise TrainingError(str(err)) from None
     if not 0 <= args.ema < 1:
@@ -374,11 +380,11 @@ def train(args) -> Path:
     input_norm = args.input_norm == "standardize"
     config = {"arch": args.arch, "hidden": args.hidden, "layers": args.layers, "gamma": gamma, "label": label,
               "input_norm": input_norm, "recurrent_input": args.recurrent_input,
-              "head_activation": args.head_activation}
+              "head_activation": args.head_activation, "dropout": args.dropout}
     with strategy.scope():
         model = build_model(args.arch, hidden=args.hidden, n_layers=args.layers, seed=args.seed,
                             input_norm=input_norm, recurrent_input=args.recurrent_input,
-                            head_activation=args.head_activation)
+                            head_activation=args.head_activation, dropout=args.dropout)
         if input_norm and not args.resume:   # fixed statistics of the training mixtures (resume: in the weights)
             from .data import input_statistics
             model.get_layer("input_norm").set_weights(list(input_statistics(train_clips)))

@@ -568,6 +568,37 @@ def test_relu_heads_at_zero_stop_the_gradient_linear_heads_do_not(synthetic_mir1
     assert "--head-activation applies to" in capsys.readouterr().err
 
 
+def test_dropout_between_recurrent_layers_in_training_only(synthetic_mir1k, tmp_path, capsys):
+    """--dropout (Open-Unmix's placement: between the recurrent layers, not after the last) changes the training
+    outputs only: same weights and parameter count, inference equal to the dropout-0 network's; the run folder
+    records it, a resume keeps it, Huang's networks refuse it."""
+    from drnn_singing import features as F, train
+    from drnn_singing.model import build_model
+
+    plain = build_model("lstm3x1000", bins=8, hidden=6, n_layers=3, seed=3)
+    dropped = build_model("lstm3x1000", bins=8, hidden=6, n_layers=3, seed=3, dropout=0.5)
+    assert [layer.name for layer in dropped.layers if "dropout" in layer.name] == ["dropout1", "dropout2"]
+    assert dropped.count_params() == plain.count_params()
+    dropped.set_weights(plain.get_weights())
+    x = F.add_context(np.random.default_rng(0).uniform(0.1, 1.0, (20, 8)).astype(np.float32))[None]
+    np.testing.assert_allclose(dropped(x, training=False), plain(x, training=False), rtol=1e-6)
+    assert np.abs(np.asarray(dropped(x, training=True)) - np.asarray(plain(x, training=True))).max() > 1e-3
+    with pytest.raises(ValueError, match="--dropout must be in"):
+        build_model("lstm3x1000", bins=8, hidden=6, n_layers=2, dropout=1.0)
+
+    out = tmp_path / "lstm"
+    common = ["--root", str(synthetic_mir1k), "--arch", "lstm3x1000", "--hidden", "8", "--layers", "2",
+              "--shifts-per-clip", "1", "--circular-step", "4000", "--frames-per-batch", "100", "--out", str(out)]
+    assert train.main([*common, "--dropout", "0.4", "--epochs", "1"]) == 0
+    assert json.loads((out / "config.json").read_text())["dropout"] == 0.4
+    args = train.parse_args([*common, "--resume"])
+    train.resolve_defaults(args, out)
+    assert args.dropout == 0.4
+    assert train.main(["--root", str(synthetic_mir1k), "--arch", "drnn2", "--dropout", "0.2",
+                       "--out", str(tmp_path / "x")]) == 2
+    assert "--dropout applies to" in capsys.readouterr().err
+
+
 def test_defaults_by_architecture_and_kept_on_resume(tmp_path):
     """The LSTM trains with gamma 0.1 by default, Huang's networks with 0.05, all on raw input; a resumed run
     keeps the gamma and input it started with even where the defaults have changed since."""
