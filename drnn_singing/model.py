@@ -212,8 +212,7 @@ def build_model(arch: str = "drnn2", bins: int = P.N_BINS, context: int = P.CONT
     """
     if arch not in P.ARCHS:
         raise ValueError(f"unknown architecture {arch!r}; choose from {', '.join(P.ARCHS)}")
-    P.check_architecture(arch, input_norm, recurrent_input, head_activation)
-    P.check_dropout(arch, dropout)
+    P.check_architecture(arch, input_norm, recurrent_input, head_activation, dropout)
     features = keras.Input(shape=(None, context * bins), name="features")
     mixture = CenterFrame(bins, context, name="mixture_magnitude")(features)
 

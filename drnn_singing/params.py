@@ -54,7 +54,8 @@ def architecture_of(config: dict) -> dict:
     return {key: config.get(key, default) for key, default in ARCHITECTURE_DEFAULTS.items()}
 
 
-def check_architecture(arch: str, input_norm: bool, recurrent_input: str, head_activation: str) -> None:
+def check_architecture(arch: str, input_norm: bool, recurrent_input: str, head_activation: str,
+                       dropout: float = 0.0) -> None:
     """ValueError (naming the train.py option) for a combination build_model cannot make."""
     if recurrent_input not in ("frame", "context") or head_activation not in ("relu", "linear"):
         raise ValueError(f"--recurrent-input must be frame or context and --head-activation relu or linear, got "
@@ -68,14 +69,12 @@ def check_architecture(arch: str, input_norm: bool, recurrent_input: str, head_a
     if recurrent_input != "frame" and (arch not in RECURRENT_STACKS or input_norm):
         raise ValueError(f"--recurrent-input context applies to lstm3x1000 and gru3x256 without --input-norm (got "
                          f"{arch}{' with --input-norm' if input_norm else ''}); Huang's networks always read the context")
-
-def check_dropout(arch: str, dropout: float) -> None:
-    """ValueError (naming the train.py option) for a dropout rate build_model cannot apply."""
     if not 0 <= dropout < 1:
         raise ValueError(f"--dropout must be in [0, 1), got {dropout}")
     if dropout and arch not in RECURRENT_STACKS:
         raise ValueError(f"--dropout applies to lstm3x1000 and gru3x256 (between their recurrent layers); {arch} is "
                          "Huang's network, trained without dropout (drop --dropout)")
+
 
 # Initialisation (MATLAB initialize_weights.m): Glorot-uniform limits sqrt(6/(fan_in+fan_out)),
 # sqrt(6/(fan_in+2*fan_out)) for the input weights of the recurrent layer,

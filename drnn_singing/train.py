@@ -342,8 +342,8 @@ def train(args) -> Path:
     resolve_defaults(args, out)
     gamma = args.gamma
     try:   # before the slow imports; build_model makes the same check
-        P.check_architecture(args.arch, args.input_norm == "standardize", args.recurrent_input, args.head_activation)
-        P.check_dropout(args.arch, args.dropout)
+        P.check_architecture(args.arch, args.input_norm == "standardize", args.recurrent_input, args.head_activation,
+                             args.dropout)
     except ValueError as err:
         raise TrainingError(str(err)) from None
     if not 0 <= args.ema < 1:
