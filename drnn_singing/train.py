@@ -45,22 +45,36 @@ def default_gamma(arch: str) -> float:
     return P.GAMMA_LSTM if arch == "lstm3x1000" else P.GAMMA_HUANG
 
 
+def new_run_defaults(arch: str, optimizer: str = "adam") -> dict:
+    """The options a new run of ``arch`` takes where the command line leaves them open (params.py): for
+    lstm3x1000 with Adam, gamma 0.1, linear heads, dropout 0.4 and a weight average of momentum 0.999; for
+    L-BFGS (a deterministic full-batch objective, no average) without dropout and average; Huang's networks and
+    andabi's GRU their originals' (gamma 0.05, no dropout, no average)."""
+    lstm = arch == "lstm3x1000"
+    adam_lstm = lstm and optimizer == "adam"
+    return {"gamma": default_gamma(arch), "input_norm": False, "recurrent_input": "frame",
+            "head_activation": P.LSTM_HEAD_ACTIVATION if lstm else "relu",
+            "dropout": P.LSTM_DROPOUT if adam_lstm else 0.0, "ema": P.LSTM_EMA if adam_lstm else 0.0}
+
+
 def resolve_defaults(args, out: Path) -> None:
-    """Fill in the architecture-dependent defaults left open on the command line (``args.gamma``,
-    ``args.input_norm``). Defaults change between versions, so a resumed run takes them from its own
-    config.json, i.e. keeps what it started with."""
-    started_with = {}
+    """Fill in the options left open on the command line (``None``: gamma, input, heads, dropout, ema). A new run
+    takes ``new_run_defaults``; defaults change between versions, so a resumed run takes them from its own
+    config.json and args.json, i.e. keeps what it started with (a key missing there means the value used before
+    that option existed: raw input, frame input, ReLU heads, no dropout, no average)."""
+    fill = new_run_defaults(args.arch, args.optimizer)
     if args.resume and (out / "config.json").exists():
         started_with = json.loads((out / "config.json").read_text())
+        record = json.loads((out / "args.json").read_text()) if (out / "args.json").exists() else {}
+        fill = {**P.architecture_of(started_with), "gamma": started_with.get("gamma", fill["gamma"]),
+                "dropout": started_with.get("dropout", 0.0), "ema": record.get("ema") or 0.0}
     if args.gamma is None:
-        args.gamma = started_with.get("gamma", default_gamma(args.arch))
+        args.gamma = fill["gamma"]
     if args.input_norm is None:
-        args.input_norm = "standardize" if started_with.get("input_norm") else "none"
-    for key in ("recurrent_input", "head_activation"):
+        args.input_norm = "standardize" if fill["input_norm"] else "none"
+    for key in ("recurrent_input", "head_activation", "dropout", "ema"):
         if getattr(args, key) is None:
-            setattr(args, key, P.architecture_of(started_with)[key])
-    if args.dropout is None:
-        args.dropout = started_with.get("dropout", 0.0)
+            setattr(args, key, fill[key])
 
 
 def _git_revision() -> str:
@@ -281,10 +295,10 @@ def parse_args(argv=None):
     parser.add_argument("--lr-patience", type=int, default=P.LR_PATIENCE,
                         help="halve the learning rate after this many epochs without a dev gain")
     parser.add_argument("--clipnorm", type=float, default=1.0, help="gradient-norm clipping (ReLU RNNs; 0 = off)")
-    parser.add_argument("--ema", type=float, default=0.0,
+    parser.add_argument("--ema", type=float, default=None,
                         help="Adam only: keep an exponential moving average of the weights with this momentum "
-                             "(e.g. 0.999; 0 = off, the default); dev scores, checkpoints and the shipped weights "
-                             "are then the averaged ones")
+                             "(0 = off); default 0.999 for lstm3x1000, 0 otherwise; dev scores, checkpoints and the "
+                             "shipped weights are then the averaged ones")
     parser.add_argument("--frames-per-batch", type=int, default=P.FRAMES_PER_BATCH)
     parser.add_argument("--shifts-per-clip", type=int, default=0,
                         help="circular shifts per clip and epoch: 0 = all of Huang's grid (2133 mixtures), "
@@ -299,11 +313,13 @@ def parse_args(argv=None):
                              "context = Huang's 3-frame features [t-1, t, t+1] as DRNN-2 reads them (one frame of "
                              "look-ahead; +4.1 M parameters for lstm3x1000)")
     parser.add_argument("--head-activation", choices=["relu", "linear"], default=None,
-                        help="lstm3x1000 / gru3x256 only: relu (default) = the blog's and andabi's ReLU heads; linear = "
-                             "Huang's linear output, the mask taking |.| (a ReLU head at 0 passes no gradient)")
+                        help="lstm3x1000 / gru3x256 only: relu = the blog's and andabi's ReLU heads (gru3x256's "
+                             "default); linear = Huang's linear output, the mask taking |.| (a ReLU head at 0 passes "
+                             "no gradient; lstm3x1000's default)")
     parser.add_argument("--dropout", type=float, default=None,
                         help="lstm3x1000 / gru3x256 only: dropout rate between the recurrent layers in training "
-                             "(default 0, the blog's; Open-Unmix uses 0.4); inference is unchanged")
+                             "(default 0.4 for lstm3x1000 with Adam, Open-Unmix's; 0 otherwise, the blog's and "
+                             "andabi's); inference is unchanged")
     parser.add_argument("--hidden", type=int, default=None, help="units per layer (default: the architecture's)")
     parser.add_argument("--layers", type=int, default=P.N_HIDDEN_LAYERS)
     parser.add_argument("--limit-clips", type=int, default=None, help="use only the first N training clips")
@@ -353,6 +369,8 @@ def train(args) -> Path:
     if args.optimizer == "lbfgs":
         if args.ema:
             raise TrainingError("--ema applies to Adam; L-BFGS keeps no weight average (drop --ema)")
+        if args.dropout:
+            raise TrainingError("--dropout applies to Adam; L-BFGS needs a deterministic objective (drop --dropout)")
         from .lbfgs import check_available
         try:
             check_available()

@@ -597,29 +597,39 @@ def test_dropout_between_recurrent_layers_in_training_only(synthetic_mir1k, tmp_
     assert train.main(["--root", str(synthetic_mir1k), "--arch", "drnn2", "--dropout", "0.2",
                        "--out", str(tmp_path / "x")]) == 2
     assert "--dropout applies to" in capsys.readouterr().err
+    assert train.main([*common[:-2], "--optimizer", "lbfgs", "--dropout", "0.4", "--out", str(tmp_path / "y")]) == 2
+    assert "--dropout applies to Adam" in capsys.readouterr().err
 
 
 def test_defaults_by_architecture_and_kept_on_resume(tmp_path):
-    """The LSTM trains with gamma 0.1 by default, Huang's networks with 0.05, all on raw input; a resumed run
-    keeps the gamma and input it started with even where the defaults have changed since."""
+    """A new LSTM run takes the dev-chosen recipe (gamma 0.1, linear heads, dropout 0.4, weight average 0.999; no
+    dropout or average under L-BFGS), Huang's networks gamma 0.05 and nothing else, all on raw frames; a resumed run
+    keeps what it started with even where the defaults have changed since, a missing key meaning the old value."""
     from drnn_singing.train import parse_args, resolve_defaults
 
     def resolved(*argv):
         args = parse_args([*argv, "--out", str(tmp_path)])
         resolve_defaults(args, tmp_path)
-        return args.gamma, args.input_norm, args.recurrent_input, args.head_activation
+        return args.gamma, args.input_norm, args.recurrent_input, args.head_activation, args.dropout, args.ema
 
-    assert resolved() == (0.1, "none", "frame", "relu")                             # the default arch: lstm3x1000
-    assert resolved("--arch", "drnn2") == (0.05, "none", "frame", "relu")
-    assert resolved("--input-norm", "standardize", "--gamma", "0.5") == (0.5, "standardize", "frame", "relu")
+    assert resolved() == (0.1, "none", "frame", "linear", 0.4, 0.999)                  # the default arch: lstm3x1000
+    assert resolved("--optimizer", "lbfgs") == (0.1, "none", "frame", "linear", 0.0, 0.0)
+    assert resolved("--arch", "drnn2") == (0.05, "none", "frame", "relu", 0.0, 0.0)
+    assert resolved("--arch", "gru3x256") == (0.05, "none", "frame", "relu", 0.0, 0.0)  # andabi's
+    assert resolved("--input-norm", "standardize", "--gamma", "0.5", "--head-activation", "relu", "--dropout", "0",
+                    "--ema", "0") == (0.5, "standardize", "frame", "relu", 0.0, 0.0)
+    # a run started before these options existed: ReLU heads, no dropout, no average (no args.json)
     (tmp_path / "config.json").write_text(json.dumps({"arch": "lstm3x1000", "gamma": 0.5, "input_norm": True}))
-    assert resolved("--resume") == (0.5, "standardize", "frame", "relu")            # what the run started with
-    assert resolved("--resume", "--gamma", "0.2") == (0.2, "standardize", "frame", "relu")   # what the command says wins
-    assert resolved() == (0.1, "none", "frame", "relu")                             # a new run ignores the folder
+    assert resolved("--resume") == (0.5, "standardize", "frame", "relu", 0.0, 0.0)     # what the run started with
+    assert resolved("--resume", "--gamma", "0.2") == (0.2, "standardize", "frame", "relu", 0.0, 0.0)   # the command wins
+    assert resolved() == (0.1, "none", "frame", "linear", 0.4, 0.999)                  # a new run ignores the folder
     (tmp_path / "config.json").write_text(json.dumps({"arch": "lstm3x1000", "gamma": 0.1, "recurrent_input": "context"}))
-    assert resolved("--resume") == (0.1, "none", "context", "relu")
-    (tmp_path / "config.json").write_text(json.dumps({"arch": "lstm3x1000", "gamma": 0.1, "head_activation": "linear"}))
-    assert resolved("--resume") == (0.1, "none", "frame", "linear")
+    (tmp_path / "args.json").write_text(json.dumps({"ema": 0.0}))
+    assert resolved("--resume") == (0.1, "none", "context", "relu", 0.0, 0.0)
+    (tmp_path / "config.json").write_text(json.dumps({"arch": "lstm3x1000", "gamma": 0.1, "head_activation": "linear",
+                                                      "dropout": 0.4}))
+    (tmp_path / "args.json").write_text(json.dumps({"ema": 0.999}))
+    assert resolved("--resume") == (0.1, "none", "frame", "linear", 0.4, 0.999)
 
 
 @pytest.mark.parametrize("gamma", [0.0, 0.1, 0.5])
