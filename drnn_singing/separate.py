@@ -15,6 +15,7 @@ import numpy as np
 
 from . import features as F
 from . import params as P
+from .quantize import INT8_NAME, load_int8
 
 PRETRAINED_DIR = Path(__file__).resolve().parent / "pretrained"
 WEIGHTS_NAME = "model.weights.h5"
@@ -36,8 +37,8 @@ class ModelFileError(ValueError):
 def resolve_weights(weights=None) -> tuple[list[Path], dict]:
     """--weights -> (weight files, config dict).
 
-    A folder holds config.json and model.weights.h5, or, for a bag, the weight files config.json lists under
-    ``members`` (one architecture, different seeds; their outputs are averaged). A .weights.h5 file is one model
+    A folder holds config.json and model.weights.h5 (or model.int8.npz, written by quantize.py), or, for a bag,
+    the weight files config.json lists under ``members`` (one architecture, different seeds; their outputs are averaged). A .weights.h5 file is one model
     with the config.json beside it (so one member of a bag can be run alone). None = the shipped model.
     """
     path = Path(weights) if weights is not None else PRETRAINED_DIR
@@ -45,7 +46,8 @@ def resolve_weights(weights=None) -> tuple[list[Path], dict]:
     config_file = folder / CONFIG_NAME
     hint = ("the shipped model is missing from drnn_singing/pretrained/; restore it from git or train one "
             "with `python -m drnn_singing.train`") if weights is None else "pass a model folder written by train.py"
-    if not path.exists() or (path.is_dir() and not config_file.is_file() and not (path / WEIGHTS_NAME).is_file()):
+    single = WEIGHTS_NAME if not (path / INT8_NAME).is_file() or (path / WEIGHTS_NAME).is_file() else INT8_NAME
+    if not path.exists() or (path.is_dir() and not config_file.is_file() and not (path / single).is_file()):
         raise ModelFileError(f"{path / WEIGHTS_NAME if path.is_dir() else path}: no model weights file; {hint}")
     if not config_file.is_file():
         raise ModelFileError(f"{config_file}: missing (it says which architecture the weights hold); "
@@ -59,7 +61,7 @@ def resolve_weights(weights=None) -> tuple[list[Path], dict]:
             config = {k: v for k, v in config.items() if k != "members"}
             config["label"] = f"{config.get('label', config.get('arch'))}: {path.name} alone"
         return [path], config
-    members = config.get("members") or [WEIGHTS_NAME]
+    members = config.get("members") or [single]
     if not isinstance(members, list) or not all(isinstance(m, str) and m for m in members):
         raise ModelFileError(f"{config_file}: 'members' must be a list of weight file names")
     files = [path / name for name in members]
@@ -101,7 +103,7 @@ class Separator:
 
 def load_separator(weights=None) -> Separator:
     """Build the architecture named in config.json and load its weights, one model per bag member
-    (float16 files are upcast)."""
+    (float16 files are upcast; model.int8.npz files are dequantised)."""
     from .model import build_model
     weight_files, config = resolve_weights(weights)
     models = []
@@ -111,7 +113,10 @@ def load_separator(weights=None) -> Separator:
                             input_norm=bool(arch["input_norm"]), recurrent_input=arch["recurrent_input"],
                             head_activation=arch["head_activation"])
         try:
-            model.load_weights(str(weights_file))
+            if weights_file.suffix == ".npz":
+                load_int8(model, weights_file)
+            else:
+                model.load_weights(str(weights_file))
         except Exception as err:  # h5py/keras raise many types for truncated or mismatched files
             raise ModelFileError(f"{weights_file}: cannot be loaded into a {config['arch']} model "
                                  f"({type(err).__name__}: {str(err).splitlines()[0][:200]}); retrain or restore it") from None

@@ -22,6 +22,7 @@ from common.datasets import MIR1K_DEV_CLIPS
 from common.runs import write_json_atomic
 
 from . import params as P
+from .quantize import INT8_NAME
 from .separate import CONFIG_NAME, PRETRAINED_DIR, WEIGHTS_NAME
 
 MAX_BYTES = 25 * 1000 * 1000
@@ -76,8 +77,10 @@ def build_manifest(run: Path, evaluation: dict, weights: Path, extra: dict | Non
         "data": _data(evaluation, described),
         **{k: described[k] for k in ("epochs_run", "best_epoch", "dev_at_best")},
         **_test_and_paper(evaluation),
-        "weights_file": {"name": WEIGHTS_NAME, "bytes": weights.stat().st_size,
-                         "sha256": hashlib.sha256(weights.read_bytes()).hexdigest(), "dtype": "float32"},
+        "weights_file": {"name": weights.name, "bytes": weights.stat().st_size,
+                         "sha256": hashlib.sha256(weights.read_bytes()).hexdigest(),
+                         "dtype": ("int8 weight matrices with a float32 scale per output column, float32 vectors "
+                                   "(drnn_singing/quantize.py)") if weights.suffix == ".npz" else "float32"},
         **(extra or {}),
     }
 
@@ -134,7 +137,7 @@ def ship_bag(bag_dir: Path, evaluation: dict, dest: Path, extra: dict | None = N
         for name, data in member_curves.items():
             stem, suffix = name.rsplit(".", 1)
             put(f"{stem}_member{k}.{suffix}", data)
-    for stale in (WEIGHTS_NAME, "history.csv", "loss_curve.png"):     # the single model this bag replaces
+    for stale in (WEIGHTS_NAME, INT8_NAME, "history.csv", "loss_curve.png"):     # the single model this bag replaces
         (dest / stale).unlink(missing_ok=True)
     for k, member in enumerate(members):
         member.update(file=config["members"][k], dev=bag["voice"].get(bag["runs"][k]))
@@ -175,7 +178,8 @@ def main(argv=None) -> int:
             return 2
         print(f"shipped the bag of {manifest['bag_of']} in {args.run} -> {args.dest}")
         return 0
-    weights = args.run / WEIGHTS_NAME
+    int8 = (args.run / INT8_NAME).is_file() and not (args.run / WEIGHTS_NAME).is_file()   # quantize.py's folder
+    weights = args.run / (INT8_NAME if int8 else WEIGHTS_NAME)
     for needed in (weights, args.run / CONFIG_NAME, args.run / "args.json", args.run / "history.csv", args.evaluation):
         if not needed.is_file():
             print(f"error: {needed} is missing", file=sys.stderr)
@@ -183,23 +187,28 @@ def main(argv=None) -> int:
     evaluation = json.loads(args.evaluation.read_text())
     extra = json.loads(args.extra.read_text()) if args.extra else None
     args.dest.mkdir(parents=True, exist_ok=True)
-    # Keras 3 weight checkpoints of a compiled model also hold Adam's two moments (3x the size):
-    # re-save the weights alone from an uncompiled model (values unchanged).
-    from .separate import load_separator
-    separator = load_separator(args.run)
-    stripped = args.dest / ("stripped." + WEIGHTS_NAME)
-    separator.model.save_weights(str(stripped))
+    stripped = args.dest / ("stripped." + weights.name)
+    if int8:                   # weights alone already
+        shutil.copyfile(weights, stripped)
+    else:
+        # Keras 3 weight checkpoints of a compiled model also hold Adam's two moments (3x the size):
+        # re-save the weights alone from an uncompiled model (values unchanged).
+        from .separate import load_separator
+        load_separator(args.run).model.save_weights(str(stripped))
     size = stripped.stat().st_size
     if size > MAX_BYTES:
         stripped.unlink()
-        print(f"error: the weights of {args.run} take {size / 1e6:.1f} MB, over the 25 MB budget", file=sys.stderr)
+        hint = "" if int8 else f"; store it in 8 bits with `python -m drnn_singing.quantize {args.run} OUT_DIR` and ship OUT_DIR"
+        print(f"error: the weights of {args.run} take {size / 1e6:.1f} MB, over the 25 MB budget{hint}", file=sys.stderr)
         return 2
-    stripped.replace(args.dest / WEIGHTS_NAME)
+    for stale in (WEIGHTS_NAME, INT8_NAME):     # a model folder holds one weights file
+        (args.dest / stale).unlink(missing_ok=True)
+    stripped.replace(args.dest / weights.name)
     for name in (CONFIG_NAME, "history.csv", "loss_curve.png"):
         if (args.run / name).exists():
             shutil.copyfile(args.run / name, args.dest / (name + ".tmp"))
             (args.dest / (name + ".tmp")).replace(args.dest / name)
-    manifest = build_manifest(args.run, evaluation, args.dest / WEIGHTS_NAME, extra)
+    manifest = build_manifest(args.run, evaluation, args.dest / weights.name, extra)
     write_json_atomic(args.dest / "manifest.json", manifest)
     print(f"shipped {weights} -> {args.dest} ({manifest['weights_file']['bytes'] / 1e6:.1f} MB)")
     return 0

@@ -832,3 +832,55 @@ def test_bag_averages_members_and_scores_each_on_dev(synthetic_mir1k, tmp_path, 
     (out / "member0.weights.h5").unlink()
     with pytest.raises(separate.ModelFileError, match="bag member"):
         separate.load_separator(out)
+
+
+def test_int8_weights_quantize_ship_and_separate(tmp_path, capsys):
+    """quantize.py: int8 codes with a scale per output column (every weight within scale / 2), about a quarter of
+    the float32 file; a quantised run folder separates as the float model within the quantisation error, ships
+    as it is, and refuses another architecture naming its file."""
+    from drnn_singing import quantize, ship
+    from drnn_singing.model import build_model
+    from drnn_singing.separate import ModelFileError, load_separator
+
+    w = np.random.default_rng(0).normal(size=(30, 12)).astype(np.float32)
+    w[:, 3] = 0.0
+    codes, scales = quantize.quantize_matrix(w)
+    assert codes.dtype == np.int8 and scales.shape == (12,) and np.abs(codes).max() == 127
+    assert np.all(np.abs(codes * scales - w) <= scales / 2 + 1e-7) and not codes[:, 3].any()
+
+    run = tmp_path / "run"
+    run.mkdir()
+    model = build_model("lstm3x1000", hidden=24, n_layers=2, seed=0, head_activation="linear")
+    model.save_weights(str(run / "model.weights.h5"))
+    config = {"arch": "lstm3x1000", "hidden": 24, "layers": 2, "gamma": 0.1, "label": "tiny",
+              "head_activation": "linear", "dropout": 0.4}
+    (run / "config.json").write_text(json.dumps(config))
+    (run / "args.json").write_text(json.dumps({"arch": "lstm3x1000", "gamma": 0.1, "command": "python -m x"}))
+    (run / "history.csv").write_text("epoch,val_gnsdr,val_gsir,val_gsar\n0,1.0,2.0,3.0\n")
+    out = tmp_path / "int8"
+    assert quantize.main([str(run), str(out)]) == 0
+    assert (out / "model.int8.npz").stat().st_size < (run / "model.weights.h5").stat().st_size / 3
+    assert not (out / "model.weights.h5").exists() and (out / "config.json").is_file()
+
+    # the heads before the mask (at a random initialisation the mask divides near-zeros): within 1 %
+    import keras
+    feats = F.add_context(np.random.default_rng(1).uniform(0.0, 0.5, (40, P.N_BINS)).astype(np.float32))
+    float_model, int8_model = load_separator(run).model, load_separator(out).model
+    heads = [np.asarray(keras.Model(m.inputs, m.get_layer("heads").output)(feats[None])) for m in (float_model, int8_model)]
+    assert 0 < np.abs(heads[1] - heads[0]).max() < 0.01 * np.abs(heads[0]).max()     # quantised, not equal; close
+    approx = load_separator(out)(feats)
+
+    eval_json = tmp_path / "eval.json"
+    eval_json.write_text(json.dumps({"clips": 1, "voice": {"GNSDR": 1.0, "GSIR": 2.0, "GSAR": 3.0},
+                                     "music": {"GNSDR": 1.0, "GSIR": 2.0, "GSAR": 3.0}}))
+    dest = tmp_path / "shipped"
+    assert ship.main([str(out), str(eval_json), "--dest", str(dest)]) == 0
+    manifest = json.loads((dest / "manifest.json").read_text())
+    assert manifest["weights_file"]["name"] == "model.int8.npz" and manifest["weights_file"]["dtype"].startswith("int8")
+    assert (dest / "model.int8.npz").read_bytes() == (out / "model.int8.npz").read_bytes()
+    np.testing.assert_array_equal(load_separator(dest)(feats), approx)
+
+    (out / "config.json").write_text(json.dumps({**config, "hidden": 16}))
+    with pytest.raises(ModelFileError, match="model.int8.npz"):
+        load_separator(out)
+    assert quantize.main([str(run), str(run)]) == 2 and "another folder" in capsys.readouterr().err
