@@ -54,11 +54,13 @@ def new_run_defaults(arch: str, optimizer: str = "adam") -> dict:
     adam_lstm = lstm and optimizer == "adam"
     return {"gamma": default_gamma(arch), "input_norm": False, "recurrent_input": "frame",
             "head_activation": P.LSTM_HEAD_ACTIVATION if lstm else "relu",
-            "dropout": P.LSTM_DROPOUT if adam_lstm else 0.0, "ema": P.LSTM_EMA if adam_lstm else 0.0}
+            "dropout": P.LSTM_DROPOUT if adam_lstm else 0.0, "ema": P.LSTM_EMA if adam_lstm else 0.0,
+            "weight_decay": 0.0}
 
 
 def resolve_defaults(args, out: Path) -> None:
-    """Fill in the options left open on the command line (``None``: gamma, input, heads, dropout, ema). A new run
+    """Fill in the options left open on the command line (``None``: gamma, input, heads, dropout, ema, weight
+    decay). A new run
     takes ``new_run_defaults``; defaults change between versions, so a resumed run takes them from its own
     config.json and args.json, i.e. keeps what it started with (a key missing there means the value used before
     that option existed: raw input, frame input, ReLU heads, no dropout, no average)."""
@@ -67,12 +69,13 @@ def resolve_defaults(args, out: Path) -> None:
         started_with = json.loads((out / "config.json").read_text())
         record = json.loads((out / "args.json").read_text()) if (out / "args.json").exists() else {}
         fill = {**P.architecture_of(started_with), "gamma": started_with.get("gamma", fill["gamma"]),
-                "dropout": started_with.get("dropout", 0.0), "ema": record.get("ema") or 0.0}
+                "dropout": started_with.get("dropout", 0.0), "ema": record.get("ema") or 0.0,
+                "weight_decay": record.get("weight_decay") or 0.0}
     if args.gamma is None:
         args.gamma = fill["gamma"]
     if args.input_norm is None:
         args.input_norm = "standardize" if fill["input_norm"] else "none"
-    for key in ("recurrent_input", "head_activation", "dropout", "ema"):
+    for key in ("recurrent_input", "head_activation", "dropout", "ema", "weight_decay"):
         if getattr(args, key) is None:
             setattr(args, key, fill[key])
 
@@ -299,6 +302,9 @@ def parse_args(argv=None):
                         help="Adam only: keep an exponential moving average of the weights with this momentum "
                              "(0 = off); default 0.999 for lstm3x1000, 0 otherwise; dev scores, checkpoints and the "
                              "shipped weights are then the averaged ones")
+    parser.add_argument("--weight-decay", type=float, default=None,
+                        help="Adam only: decoupled weight decay (AdamW, Keras; each step w -= lr * decay * w), e.g. "
+                             "0.01; default 0 (plain Adam)")
     parser.add_argument("--frames-per-batch", type=int, default=P.FRAMES_PER_BATCH)
     parser.add_argument("--shifts-per-clip", type=int, default=0,
                         help="circular shifts per clip and epoch: 0 = all of Huang's grid (2133 mixtures), "
@@ -362,6 +368,8 @@ def train(args) -> Path:
                              args.dropout)
     except ValueError as err:
         raise TrainingError(str(err)) from None
+    if not 0 <= args.weight_decay < 1:
+        raise TrainingError(f"--weight-decay must be in [0, 1) (e.g. 0.01), got {args.weight_decay}")
     if not 0 <= args.ema < 1:
         raise TrainingError(f"--ema must be in [0, 1) (a momentum such as 0.999), got {args.ema}")
     if args.backup_every < 0:
@@ -371,6 +379,8 @@ def train(args) -> Path:
             raise TrainingError("--ema applies to Adam; L-BFGS keeps no weight average (drop --ema)")
         if args.dropout:
             raise TrainingError("--dropout applies to Adam; L-BFGS needs a deterministic objective (drop --dropout)")
+        if args.weight_decay:
+            raise TrainingError("--weight-decay applies to Adam (drop --weight-decay)")
         from .lbfgs import check_available
         try:
             check_available()
@@ -410,7 +420,11 @@ def train(args) -> Path:
             init_from(model, args.arch, args.hidden, args.layers, args.init_weights, input_norm, args.recurrent_input,
                       args.head_activation)
         average = {"use_ema": True, "ema_momentum": args.ema} if args.ema else {}
-        optimizer = keras.optimizers.Adam(args.lr, clipnorm=args.clipnorm or None, **average)
+        if args.weight_decay:   # a separate class, so that a run without decay keeps plain Adam's state layout
+            optimizer = keras.optimizers.AdamW(args.lr, weight_decay=args.weight_decay, clipnorm=args.clipnorm or None,
+                                               **average)
+        else:
+            optimizer = keras.optimizers.Adam(args.lr, clipnorm=args.clipnorm or None, **average)
         model.compile(optimizer=optimizer, loss=loss)
     print(f"{args.arch}: {model.count_params():,} parameters, gamma {gamma:g}", flush=True)
 

@@ -884,3 +884,44 @@ def test_int8_weights_quantize_ship_and_separate(tmp_path, capsys):
     with pytest.raises(ModelFileError, match="model.int8.npz"):
         load_separator(out)
     assert quantize.main([str(run), str(run)]) == 2 and "another folder" in capsys.readouterr().err
+
+
+def test_weight_decay_is_decoupled_and_kept_on_resume(synthetic_mir1k, tmp_path, capsys, monkeypatch):
+    """--weight-decay d: AdamW's first step differs from Adam's by exactly -lr * d * w0 (the decay does not pass
+    through Adam's moments); recorded in args.json and kept on --resume; refused with L-BFGS."""
+    import keras
+    from drnn_singing import train
+
+    weights = {}
+
+    class Record(keras.callbacks.Callback):
+        def on_train_batch_begin(self, batch, logs=None):
+            if batch == 0 and "start" not in weights.setdefault(self.run, {}):
+                weights[self.run]["start"] = [np.array(v) for v in self.model.trainable_weights]
+
+        def on_train_batch_end(self, batch, logs=None):
+            if batch == 0 and "step1" not in weights[self.run]:
+                weights[self.run]["step1"] = [np.array(v) for v in self.model.trainable_weights]
+
+    make_callbacks = train.make_callbacks
+    lr, decay = 1e-3, 0.5
+    common = ["--root", str(synthetic_mir1k), "--arch", "drnn2", "--hidden", "8", "--shifts-per-clip", "1",
+              "--circular-step", "4000", "--frames-per-batch", "100", "--epochs", "1", "--lr", str(lr)]
+    for run, extra in (("adam", []), ("adamw", ["--weight-decay", str(decay)])):
+        recorder = Record()
+        recorder.run = run
+        monkeypatch.setattr(train, "make_callbacks",
+                            lambda *a, _r=recorder, **k: (make_callbacks(*a, **k)[0] + [_r], None))
+        assert train.main([*common, *extra, "--out", str(tmp_path / run)]) == 0
+    for w0, plain, decayed, w0b in zip(weights["adam"]["start"], weights["adam"]["step1"], weights["adamw"]["step1"],
+                                       weights["adamw"]["start"]):
+        np.testing.assert_array_equal(w0, w0b)
+        np.testing.assert_allclose(decayed - plain, -lr * decay * w0, atol=1e-6)
+    assert np.abs(weights["adamw"]["start"][0]).max() > 0.01                    # a visible decay
+    assert json.loads((tmp_path / "adamw" / "args.json").read_text())["weight_decay"] == decay
+    (tmp_path / "adamw" / "backup").mkdir()
+    args = train.parse_args([*common, "--out", str(tmp_path / "adamw"), "--resume"])
+    train.resolve_defaults(args, tmp_path / "adamw")
+    assert args.weight_decay == decay
+    assert train.main([*common, "--optimizer", "lbfgs", "--weight-decay", "0.1", "--out", str(tmp_path / "y")]) == 2
+    assert "--weight-decay applies to Adam" in capsys.readouterr().err
