@@ -850,6 +850,8 @@ def test_int8_weights_quantize_ship_and_separate(tmp_path, capsys):
 
     run = tmp_path / "run"
     run.mkdir()
+    import keras
+    keras.utils.set_random_seed(0)
     model = build_model("lstm3x1000", hidden=24, n_layers=2, seed=0, head_activation="linear")
     model.save_weights(str(run / "model.weights.h5"))
     config = {"arch": "lstm3x1000", "hidden": 24, "layers": 2, "gamma": 0.1, "label": "tiny",
@@ -862,12 +864,12 @@ def test_int8_weights_quantize_ship_and_separate(tmp_path, capsys):
     assert (out / "model.int8.npz").stat().st_size < (run / "model.weights.h5").stat().st_size / 3
     assert not (out / "model.weights.h5").exists() and (out / "config.json").is_file()
 
-    # the heads before the mask (at a random initialisation the mask divides near-zeros): within 1 %
-    import keras
+    # the heads before the mask (at a random initialisation the mask divides near-zeros): within 3 % of their peak
+    # (measured 0.6-1.6 % over 12 initialisations: each weight is off by up to 1/254 of its column's peak)
     feats = F.add_context(np.random.default_rng(1).uniform(0.0, 0.5, (40, P.N_BINS)).astype(np.float32))
     float_model, int8_model = load_separator(run).model, load_separator(out).model
     heads = [np.asarray(keras.Model(m.inputs, m.get_layer("heads").output)(feats[None])) for m in (float_model, int8_model)]
-    assert 0 < np.abs(heads[1] - heads[0]).max() < 0.01 * np.abs(heads[0]).max()     # quantised, not equal; close
+    assert 0 < np.abs(heads[1] - heads[0]).max() < 0.03 * np.abs(heads[0]).max()     # quantised, not equal; close
     approx = load_separator(out)(feats)
 
     eval_json = tmp_path / "eval.json"
