@@ -38,8 +38,9 @@ def resolve_weights(weights=None) -> tuple[list[Path], dict]:
     """--weights -> (weight files, config dict).
 
     A folder holds config.json and model.weights.h5 (or model.int8.npz, written by quantize.py), or, for a bag,
-    the weight files config.json lists under ``members`` (one architecture, different seeds; their outputs are averaged). A .weights.h5 file is one model
-    with the config.json beside it (so one member of a bag can be run alone). None = the shipped model.
+    the weight files config.json lists under ``members`` (one architecture, different seeds; their outputs are
+    averaged). A .weights.h5 file is one model with the config.json beside it (so one member of a bag can be run
+    alone). None = the shipped model.
     """
     path = Path(weights) if weights is not None else PRETRAINED_DIR
     folder = path if path.is_dir() else path.parent
