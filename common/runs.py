@@ -18,6 +18,16 @@ def save_weights_atomic(model, path) -> Path:
 
 def write_text_atomic(path, text: str) -> Path:
     """Write text to a temporary file beside ``path`` (parents created), then rename it over ``path``."""
+    return write_bytes_atomic(path, text.encode("utf-8"))
+
+
+def copy_file_atomic(source, path) -> Path:
+    """Copy ``source`` to ``path`` through a temporary file beside it."""
+    return write_bytes_atomic(path, Path(source).read_bytes())
+
+
+def write_bytes_atomic(path, data: bytes) -> Path:
+    """Write bytes to a temporary file beside ``path`` (parents created), then rename it over ``path``."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
@@ -25,8 +35,8 @@ def write_text_atomic(path, text: str) -> Path:
     os.umask(umask)
     try:
         os.chmod(tmp, 0o666 & ~umask)             # mkstemp makes the file private; give it the usual mode
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as handle:
-            handle.write(text)
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)

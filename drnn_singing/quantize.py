@@ -15,11 +15,12 @@ from __future__ import annotations
 
 import argparse
 import io
-import shutil
 import sys
 from pathlib import Path
 
 import numpy as np
+
+from common.runs import copy_file_atomic, write_bytes_atomic
 
 INT8_NAME = "model.int8.npz"
 
@@ -49,10 +50,7 @@ def save_int8(model, path: Path) -> int:
     """Write the model's weights to ``path`` (atomically) in 8 bits; returns the file size in bytes."""
     buffer = io.BytesIO()
     np.savez(buffer, **int8_arrays(model))
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_bytes(buffer.getvalue())
-    tmp.replace(path)
-    return path.stat().st_size
+    return write_bytes_atomic(path, buffer.getvalue()).stat().st_size
 
 
 def load_int8(model, path: Path) -> None:
@@ -95,8 +93,7 @@ def main(argv=None) -> int:
     size = save_int8(separator.model, args.out / INT8_NAME)
     for name in ("config.json", "args.json", "history.csv", "loss_curve.png"):
         if (args.run / name).is_file():
-            shutil.copyfile(args.run / name, args.out / (name + ".tmp"))
-            (args.out / (name + ".tmp")).replace(args.out / name)
+            copy_file_atomic(args.run / name, args.out / name)
     print(f"{args.run} -> {args.out / INT8_NAME} ({size / 1e6:.1f} MB, {separator.model.count_params():,} parameters)")
     return 0
 

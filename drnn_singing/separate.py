@@ -34,6 +34,12 @@ class ModelFileError(ValueError):
     """A missing or unreadable model folder / weights file."""
 
 
+def folder_weights_file(folder: Path) -> Path:
+    """The one model's weights in a run or model folder: model.weights.h5, or quantize.py's model.int8.npz."""
+    int8_only = (folder / INT8_NAME).is_file() and not (folder / WEIGHTS_NAME).is_file()
+    return folder / (INT8_NAME if int8_only else WEIGHTS_NAME)
+
+
 def resolve_weights(weights=None) -> tuple[list[Path], dict]:
     """--weights -> (weight files, config dict).
 
@@ -47,7 +53,7 @@ def resolve_weights(weights=None) -> tuple[list[Path], dict]:
     config_file = folder / CONFIG_NAME
     hint = ("the shipped model is missing from drnn_singing/pretrained/; restore it from git or train one "
             "with `python -m drnn_singing.train`") if weights is None else "pass a model folder written by train.py"
-    single = WEIGHTS_NAME if not (path / INT8_NAME).is_file() or (path / WEIGHTS_NAME).is_file() else INT8_NAME
+    single = folder_weights_file(path).name
     if not path.exists() or (path.is_dir() and not config_file.is_file() and not (path / single).is_file()):
         raise ModelFileError(f"{path / WEIGHTS_NAME if path.is_dir() else path}: no model weights file; {hint}")
     if not config_file.is_file():

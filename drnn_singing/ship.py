@@ -19,11 +19,11 @@ import sys
 from pathlib import Path
 
 from common.datasets import MIR1K_DEV_CLIPS
-from common.runs import write_json_atomic
+from common.runs import copy_file_atomic, write_json_atomic
 
 from . import params as P
 from .quantize import INT8_NAME
-from .separate import CONFIG_NAME, PRETRAINED_DIR, WEIGHTS_NAME
+from .separate import CONFIG_NAME, PRETRAINED_DIR, WEIGHTS_NAME, folder_weights_file
 
 MAX_BYTES = 25 * 1000 * 1000
 
@@ -179,8 +179,8 @@ def main(argv=None) -> int:
             return 2
         print(f"shipped the bag of {manifest['bag_of']} in {args.run} -> {args.dest}")
         return 0
-    int8 = (args.run / INT8_NAME).is_file() and not (args.run / WEIGHTS_NAME).is_file()   # quantize.py's folder
-    weights = args.run / (INT8_NAME if int8 else WEIGHTS_NAME)
+    weights = folder_weights_file(args.run)
+    int8 = weights.name == INT8_NAME      # quantize.py's folder
     for needed in (weights, args.run / CONFIG_NAME, args.run / "args.json", args.run / "history.csv", args.evaluation):
         if not needed.is_file():
             print(f"error: {needed} is missing", file=sys.stderr)
@@ -207,8 +207,7 @@ def main(argv=None) -> int:
     stripped.replace(args.dest / weights.name)
     for name in (CONFIG_NAME, "history.csv", "loss_curve.png"):
         if (args.run / name).exists():
-            shutil.copyfile(args.run / name, args.dest / (name + ".tmp"))
-            (args.dest / (name + ".tmp")).replace(args.dest / name)
+            copy_file_atomic(args.run / name, args.dest / name)
     manifest = build_manifest(args.run, evaluation, args.dest / weights.name, extra)
     write_json_atomic(args.dest / "manifest.json", manifest)
     print(f"shipped {weights} -> {args.dest} ({manifest['weights_file']['bytes'] / 1e6:.1f} MB)")

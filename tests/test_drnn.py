@@ -867,10 +867,11 @@ def test_int8_weights_quantize_ship_and_separate(tmp_path, capsys):
     # the heads before the mask (at a random initialisation the mask divides near-zeros): within 3 % of their peak
     # (measured 0.6-1.6 % over 12 initialisations: each weight is off by up to 1/254 of its column's peak)
     feats = F.add_context(np.random.default_rng(1).uniform(0.0, 0.5, (40, P.N_BINS)).astype(np.float32))
-    float_model, int8_model = load_separator(run).model, load_separator(out).model
-    heads = [np.asarray(keras.Model(m.inputs, m.get_layer("heads").output)(feats[None])) for m in (float_model, int8_model)]
+    float_separator, int8_separator = load_separator(run), load_separator(out)
+    heads = [np.asarray(keras.Model(s.model.inputs, s.model.get_layer("heads").output)(feats[None]))
+             for s in (float_separator, int8_separator)]
     assert 0 < np.abs(heads[1] - heads[0]).max() < 0.03 * np.abs(heads[0]).max()     # quantised, not equal; close
-    approx = load_separator(out)(feats)
+    approx = int8_separator(feats)
 
     eval_json = tmp_path / "eval.json"
     eval_json.write_text(json.dumps({"clips": 1, "voice": {"GNSDR": 1.0, "GSIR": 2.0, "GSAR": 3.0},
