@@ -18,7 +18,12 @@ def save_weights_atomic(model, path) -> Path:
 
 def write_text_atomic(path, text: str) -> Path:
     """Write text to a temporary file beside ``path`` (parents created), then rename it over ``path``."""
-    return write_bytes_atomic(path, text.encode("utf-8"))
+    return _write_atomic(path, text, binary=False)
+
+
+def write_bytes_atomic(path, data: bytes) -> Path:
+    """Write bytes to a temporary file beside ``path`` (parents created), then rename it over ``path``."""
+    return _write_atomic(path, data, binary=True)
 
 
 def copy_file_atomic(source, path) -> Path:
@@ -26,8 +31,7 @@ def copy_file_atomic(source, path) -> Path:
     return write_bytes_atomic(path, Path(source).read_bytes())
 
 
-def write_bytes_atomic(path, data: bytes) -> Path:
-    """Write bytes to a temporary file beside ``path`` (parents created), then rename it over ``path``."""
+def _write_atomic(path, data, binary: bool) -> Path:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
@@ -35,7 +39,7 @@ def write_bytes_atomic(path, data: bytes) -> Path:
     os.umask(umask)
     try:
         os.chmod(tmp, 0o666 & ~umask)             # mkstemp makes the file private; give it the usual mode
-        with os.fdopen(fd, "wb") as handle:
+        with (os.fdopen(fd, "wb") if binary else os.fdopen(fd, "w", encoding="utf-8", newline="")) as handle:
             handle.write(data)
         os.replace(tmp, path)
     except BaseException:
