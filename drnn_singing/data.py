@@ -53,22 +53,91 @@ def mixture_plan(clips: list[Clip], shifts_per_clip: int, step: int, rng: np.ran
     return plan
 
 
+@dataclass(frozen=True)
+class Augmentation:
+    """Augmentations beyond Huang's circular shifts (both off by default, which is Huang's recipe).
+
+    remix: probability that a mixture's music comes from another training clip (drawn at random, cut
+    from a random circular offset of that clip, repeated if shorter than the voice) instead of the
+    clip's own shifted music: new voice/accompaniment pairs, as Open-Unmix's random track mixing
+    (sigsep/open-unmix-pytorch:openunmix/data.py, ``random_track_mix``) and Uhlich et al. 2017 do.
+    pitch: the voice is pitch-shifted by a whole number of semitones drawn uniformly from
+    [-pitch, pitch] (librosa's phase-vocoder shift, computed once per clip and semitone): other
+    apparent singers, as the training set holds only two (abjones, amy).
+    Every source is rescaled to unit energy afterwards, so the mixtures stay at 0 dB as Huang's.
+    """
+    remix: float = 0.0
+    pitch: int = 0
+
+    def __post_init__(self):
+        if not 0.0 <= self.remix <= 1.0:
+            raise ValueError(f"remix must be a probability in [0, 1], got {self.remix}")
+        if self.pitch < 0 or self.pitch > 12:
+            raise ValueError(f"pitch must be 0 (off) to 12 semitones, got {self.pitch}")
+
+    @property
+    def active(self) -> bool:
+        return self.remix > 0 or self.pitch > 0
+
+
+def pitch_shifted_voices(clips: list[Clip], semitones: int) -> list[dict[int, np.ndarray]]:
+    """Per clip, {k: its voice shifted by k semitones, unit energy} for k in [-semitones, semitones]
+    (k = 0 is the voice itself). About 0.1 s per clip and semitone on one CPU core."""
+    import librosa
+    from common.datasets import unit_energy
+    out = []
+    for clip in clips:
+        versions = {0: clip.voice}
+        for k in range(-semitones, semitones + 1):
+            if k:
+                shifted = librosa.effects.pitch_shift(clip.voice, sr=P.SAMPLE_RATE, n_steps=k)
+                versions[k] = unit_energy(shifted, f"{clip.name}: the voice shifted by {k} semitones")
+        out.append(versions)
+    return out
+
+
+def borrowed_music(clips: list[Clip], own: int, n_samples: int, rng: np.random.Generator) -> np.ndarray:
+    """Music of another training clip than `own`, from a random circular offset, repeated or cut to
+    `n_samples`, unit energy: (n_samples,) float32. With one clip, that clip's own music."""
+    others = [i for i in range(len(clips)) if i != own] or [own]
+    music = clips[others[int(rng.integers(len(others)))]].music
+    start = int(rng.integers(music.size))
+    segment = np.resize(F.circular_shift(music, start), n_samples)   # np.resize repeats the signal
+    energy = float(np.sum(np.square(segment, dtype=np.float64)))
+    if energy <= 1e-12:   # a silent stretch: keep the clip's own music rather than divide by ~0
+        return np.resize(clips[own].music, n_samples)
+    return (segment / np.sqrt(energy)).astype(np.float32)
+
+
 def training_chunks(clips: list[Clip], shifts_per_clip: int = 0, step: int = P.CIRCULAR_STEP,
-                    context: int = P.CONTEXT, seed: int = 0, fixed: bool = False):
+                    context: int = P.CONTEXT, seed: int = 0, fixed: bool = False,
+                    augment: Augmentation = Augmentation()):
     """Generator factory: each call yields one epoch of (features (L, context*513), targets (L, 1026)).
 
     The music is shifted circularly against the voice (MATLAB shifts the music channel), the
     mixture is their sum, and each mixture is cut into chunks of 100/50/25/10/1 frames.
     fixed: every call yields the same mixtures in the same order (a full batch for L-BFGS).
+    augment: see Augmentation; the epoch keeps its mixtures (one per planned shift), each then
+    possibly with borrowed music and a shifted voice. Off, the draws are Huang's exactly.
     """
+    if fixed and augment.active:
+        raise ValueError("augmentation draws new mixtures each epoch; a fixed full batch (L-BFGS) cannot use it")
     epoch = [0]
+    voices = pitch_shifted_voices(clips, augment.pitch) if augment.pitch else None
 
     def generate():
         rng = np.random.default_rng(seed + epoch[0])
         epoch[0] += 0 if fixed else 1
         for index, offset in mixture_plan(clips, shifts_per_clip, step, rng):
             clip = clips[index]
-            inputs, targets = F.mixture_features(F.circular_shift(clip.music, offset), clip.voice, context)
+            voice = clip.voice
+            if voices is not None:
+                voice = voices[index][int(rng.integers(-augment.pitch, augment.pitch + 1))]
+            if augment.remix and rng.random() < augment.remix:
+                music = borrowed_music(clips, index, voice.size, rng)
+            else:
+                music = F.circular_shift(clip.music, offset)
+            inputs, targets = F.mixture_features(music, voice, context)
             for x, y in zip(F.chunks(inputs), F.chunks(targets)):
                 yield x, y
 
@@ -89,7 +158,8 @@ def count_frames(clips: list[Clip], shifts_per_clip: int = 0, step: int = P.CIRC
 
 def training_dataset(clips: list[Clip], shifts_per_clip: int = 0, step: int = P.CIRCULAR_STEP,
                      frames_per_batch: int = P.FRAMES_PER_BATCH, shuffle_chunks: int = 256,
-                     context: int = P.CONTEXT, seed: int = 0, fixed: bool = False):
+                     context: int = P.CONTEXT, seed: int = 0, fixed: bool = False,
+                     augment: Augmentation = Augmentation()):
     """tf.data.Dataset of ((B, L, context*513), (B, L, 1026)) batches.
 
     Chunks of equal length are batched together (B = frames_per_batch // L), so nothing is
@@ -99,7 +169,7 @@ def training_dataset(clips: list[Clip], shifts_per_clip: int = 0, step: int = P.
     import tensorflow as tf
     bins = P.N_BINS
     signature = (tf.TensorSpec((None, context * bins), tf.float32), tf.TensorSpec((None, 2 * bins), tf.float32))
-    ds = tf.data.Dataset.from_generator(training_chunks(clips, shifts_per_clip, step, context, seed, fixed),
+    ds = tf.data.Dataset.from_generator(training_chunks(clips, shifts_per_clip, step, context, seed, fixed, augment),
                                         output_signature=signature)
     if not fixed:
         ds = ds.shuffle(shuffle_chunks, seed=seed, reshuffle_each_iteration=True)

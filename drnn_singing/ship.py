@@ -47,7 +47,7 @@ def describe_run(run: Path) -> dict:
         "command": args["command"],
         "hyperparameters": {k: args.get(k) for k in ("lr", "lr_patience", "clipnorm", "frames_per_batch",
                                                      "shifts_per_clip", "circular_step", "ema", "weight_decay",
-                                                     "head_activation", "dropout", "epochs", "patience", "seed",
+                                                     "remix", "pitch_shift", "head_activation", "dropout", "epochs", "patience", "seed",
                                                      "threads")},
         "git_revision_at_training": args.get("git_revision"),
         "train_frames_per_epoch": args.get("train_frames_per_epoch"), "shifts_per_clip": args.get("shifts_per_clip"),

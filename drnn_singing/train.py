@@ -55,26 +55,28 @@ def new_run_defaults(arch: str, optimizer: str = "adam") -> dict:
     return {"gamma": default_gamma(arch), "input_norm": False, "recurrent_input": "frame",
             "head_activation": P.LSTM_HEAD_ACTIVATION if lstm else "relu",
             "dropout": P.LSTM_DROPOUT if adam_lstm else 0.0, "ema": P.LSTM_EMA if adam_lstm else 0.0,
-            "weight_decay": 0.0}
+            "weight_decay": 0.0, "remix": 0.0, "pitch_shift": 0}
 
 
 def resolve_defaults(args, out: Path) -> None:
     """Fill in the options left open on the command line (``None``: gamma, input, heads, dropout, ema, weight
-    decay). A new run takes ``new_run_defaults``; defaults change between versions, so a resumed run takes them
+    decay, remix, pitch shift). A new run takes ``new_run_defaults``; defaults change between versions, so a resumed run takes them
     from its own config.json and args.json, i.e. keeps what it started with (a key missing there means the value
-    used before that option existed: raw input, frame input, ReLU heads, no dropout, no average, no decay)."""
+    used before that option existed: raw input, frame input, ReLU heads, no dropout, no average, no decay, no
+    augmentation beyond the shifts)."""
     fill = new_run_defaults(args.arch, args.optimizer)
     if args.resume and (out / "config.json").exists():
         started_with = json.loads((out / "config.json").read_text())
         record = json.loads((out / "args.json").read_text()) if (out / "args.json").exists() else {}
         fill = {**P.architecture_of(started_with), "gamma": started_with.get("gamma", fill["gamma"]),
                 "dropout": started_with.get("dropout", 0.0), "ema": record.get("ema") or 0.0,
-                "weight_decay": record.get("weight_decay") or 0.0}
+                "weight_decay": record.get("weight_decay") or 0.0, "remix": record.get("remix") or 0.0,
+                "pitch_shift": record.get("pitch_shift") or 0}
     if args.gamma is None:
         args.gamma = fill["gamma"]
     if args.input_norm is None:
         args.input_norm = "standardize" if fill["input_norm"] else "none"
-    for key in ("recurrent_input", "head_activation", "dropout", "ema", "weight_decay"):
+    for key in ("recurrent_input", "head_activation", "dropout", "ema", "weight_decay", "remix", "pitch_shift"):
         if getattr(args, key) is None:
             setattr(args, key, fill[key])
 
@@ -308,6 +310,13 @@ def parse_args(argv=None):
     parser.add_argument("--shifts-per-clip", type=int, default=0,
                         help="circular shifts per clip and epoch: 0 = all of Huang's grid (2133 mixtures), "
                              "k = k random shifts of the grid")
+    parser.add_argument("--remix", type=float, default=None, metavar="P",
+                        help="Adam only: probability that a training mixture takes its music from another training "
+                             "clip (random clip and offset) instead of its own shifted music; default 0 (Huang's "
+                             "shifts only); kept on --resume")
+    parser.add_argument("--pitch-shift", type=int, default=None, metavar="SEMITONES",
+                        help="Adam only: pitch-shift each training mixture's voice by a whole number of semitones "
+                             "drawn from [-S, S] (librosa, computed once at start-up); default 0 (off); kept on --resume")
     parser.add_argument("--circular-step", type=int, default=P.CIRCULAR_STEP, help="shift step in samples (0 = no augmentation)")
     parser.add_argument("--input-norm", choices=["none", "standardize"], default=None,
                         help="lstm3x1000 / gru3x256 only: none (default) = the raw mixture magnitudes (the blog, "
@@ -371,6 +380,11 @@ def train(args) -> Path:
         raise TrainingError(f"--weight-decay must be in [0, 1) (e.g. 0.01), got {args.weight_decay}")
     if not 0 <= args.ema < 1:
         raise TrainingError(f"--ema must be in [0, 1) (a momentum such as 0.999), got {args.ema}")
+    from .data import Augmentation
+    try:
+        augment = Augmentation(remix=args.remix, pitch=args.pitch_shift)
+    except ValueError as err:
+        raise TrainingError(f"--remix / --pitch-shift: {err}") from None
     if args.backup_every < 0:
         raise TrainingError(f"--backup-every must be 0 (epoch ends only) or a number of steps, got {args.backup_every}")
     if args.optimizer == "lbfgs":
@@ -380,6 +394,9 @@ def train(args) -> Path:
             raise TrainingError("--dropout applies to Adam; L-BFGS needs a deterministic objective (drop --dropout)")
         if args.weight_decay:
             raise TrainingError("--weight-decay applies to Adam (drop --weight-decay)")
+        if args.remix or args.pitch_shift:
+            raise TrainingError("--remix and --pitch-shift draw new mixtures each epoch; L-BFGS needs a fixed "
+                                "full batch (drop them)")
         from .lbfgs import check_available
         try:
             check_available()
@@ -439,7 +456,10 @@ def train(args) -> Path:
     if args.optimizer == "lbfgs":
         train_lbfgs(args, model, gamma, train_clips, dev_clips, config)
         return out
-    train_ds = training_dataset(train_clips, args.shifts_per_clip, args.circular_step, args.frames_per_batch, seed=args.seed)
+    if augment.pitch:
+        print(f"pitch-shifting the {len(train_clips)} training voices by up to {augment.pitch} semitones ...", flush=True)
+    train_ds = training_dataset(train_clips, args.shifts_per_clip, args.circular_step, args.frames_per_batch,
+                                seed=args.seed, augment=augment)
     train_ds = distribute.shard_by_data(train_ds)   # global batches; each worker keeps its slice of every batch
     # Keras' val_loss on one-clip batches cannot be split over replicas (a replica would score an empty
     # batch); the dev figures that select the model (DevMetrics) are computed on every worker alike.

@@ -928,3 +928,86 @@ def test_weight_decay_is_decoupled_and_kept_on_resume(synthetic_mir1k, tmp_path,
     assert args.weight_decay == decay
     assert train.main([*common, "--optimizer", "lbfgs", "--weight-decay", "0.1", "--out", str(tmp_path / "y")]) == 2
     assert "--weight-decay applies to Adam" in capsys.readouterr().err
+
+
+# ---------------------------------------------------------------------------------------------
+# augmentation beyond Huang's shifts (--remix, --pitch-shift)
+
+
+def _tone_clip(name: str, music_hz: float, voice_hz: float, seconds: float):
+    from drnn_singing import features as F
+    from drnn_singing.data import Clip
+    t = np.arange(int(16000 * seconds)) / 16000
+    return Clip(name, F.unit_energy(np.sin(2 * np.pi * music_hz * t)), F.unit_energy(np.sin(2 * np.pi * voice_hz * t)))
+
+
+def _peak_hz(magnitudes: np.ndarray) -> float:
+    """Frequency of the largest bin of the summed (frames, 513) magnitudes (1024-point FFT at 16 kHz)."""
+    return float(np.argmax(magnitudes.sum(axis=0))) * 16000 / 1024
+
+
+def test_remix_pairs_each_voice_with_another_clips_music_at_0db():
+    """remix 1: every mixture's music comes from the other clip (two clips with their own tones), is cut or
+    repeated to the voice's length and has unit energy; remix 0 keeps each clip's own music."""
+    from drnn_singing.data import Augmentation, borrowed_music, training_chunks
+    clips = [_tone_clip("a", 250, 1000, 1.0), _tone_clip("b", 2000, 3000, 2.5)]
+    own_music = {1000: 250, 3000: 2000}
+    other_music = {1000: 2000, 3000: 250}
+    for remix, expected in ((1.0, other_music), (0.0, own_music)):
+        pairs = 0
+        for _, targets in training_chunks(clips, step=4000, seed=3, augment=Augmentation(remix=remix))():
+            if targets.shape[0] < 10:
+                continue
+            voice_hz, music_hz = _peak_hz(targets[:, 513:]), _peak_hz(targets[:, :513])
+            nearest = min(expected, key=lambda hz: abs(hz - voice_hz))
+            assert abs(voice_hz - nearest) < 20 and abs(music_hz - expected[nearest]) < 20, (remix, voice_hz, music_hz)
+            pairs += 1
+        assert pairs > 10
+    rng = np.random.default_rng(0)
+    for own, n in ((0, 40000), (1, 9000)):                # longer than b's music (repeated), shorter than a's (cut)
+        music = borrowed_music(clips, own, n, rng)
+        assert music.shape == (n,) and music.dtype == np.float32
+        assert abs(float(np.sum(music.astype(np.float64) ** 2)) - 1) < 1e-5
+    assert borrowed_music(clips[:1], 0, 100, rng).shape == (100,)        # one clip: its own music
+
+
+def test_pitch_shift_moves_the_voice_by_whole_semitones_at_unit_energy():
+    from drnn_singing.data import Augmentation, pitch_shifted_voices, training_chunks
+    from drnn_singing.features import stft
+    clip = _tone_clip("a", 200, 440, 1.0)
+    versions = pitch_shifted_voices([clip], 2)[0]
+    assert sorted(versions) == [-2, -1, 0, 1, 2]
+    assert versions[0] is clip.voice
+    for k, voice in versions.items():
+        assert voice.shape == clip.voice.shape
+        assert abs(float(np.sum(voice.astype(np.float64) ** 2)) - 1) < 1e-4
+        assert abs(_peak_hz(np.abs(stft(voice))) - 440 * 2 ** (k / 12)) < 16000 / 1024, k
+    seen = set()
+    for _, targets in training_chunks([clip], step=2000, seed=0, augment=Augmentation(pitch=2))():
+        if targets.shape[0] >= 10:
+            seen.add(round(_peak_hz(targets[:, 513:])))
+    assert len(seen) >= 3                                  # several semitones drawn over one epoch's mixtures
+    with pytest.raises(ValueError, match="probability"):
+        Augmentation(remix=1.5)
+    with pytest.raises(ValueError, match="fixed full batch"):
+        training_chunks([clip], fixed=True, augment=Augmentation(remix=0.5))
+
+
+def test_augmentation_options_are_recorded_kept_on_resume_and_refused_with_lbfgs(synthetic_mir1k, tmp_path, capsys):
+    from drnn_singing import train
+    common = ["--root", str(synthetic_mir1k), "--arch", "drnn2", "--hidden", "8", "--shifts-per-clip", "1",
+              "--circular-step", "4000", "--frames-per-batch", "100", "--epochs", "1"]
+    out = tmp_path / "aug"
+    assert train.main([*common, "--remix", "0.5", "--pitch-shift", "1", "--out", str(out)]) == 0
+    record = json.loads((out / "args.json").read_text())
+    assert (record["remix"], record["pitch_shift"]) == (0.5, 1)
+    args = train.parse_args([*common, "--out", str(out), "--resume"])
+    train.resolve_defaults(args, out)
+    assert (args.remix, args.pitch_shift) == (0.5, 1)
+    fresh = train.parse_args([*common, "--out", str(tmp_path / "new")])
+    train.resolve_defaults(fresh, tmp_path / "new")
+    assert (fresh.remix, fresh.pitch_shift) == (0.0, 0)
+    assert train.main([*common, "--remix", "2", "--out", str(tmp_path / "x")]) == 2
+    assert "--remix / --pitch-shift" in capsys.readouterr().err
+    assert train.main([*common, "--optimizer", "lbfgs", "--remix", "0.5", "--out", str(tmp_path / "y")]) == 2
+    assert "fixed full batch" in capsys.readouterr().err
