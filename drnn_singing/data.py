@@ -111,7 +111,7 @@ def borrowed_music(clips: list[Clip], own: int, n_samples: int, rng: np.random.G
 
 def training_chunks(clips: list[Clip], shifts_per_clip: int = 0, step: int = P.CIRCULAR_STEP,
                     context: int = P.CONTEXT, seed: int = 0, fixed: bool = False,
-                    augment: Augmentation = Augmentation()):
+                    augment: Augmentation = Augmentation(), first_epoch: int = 0):
     """Generator factory: each call yields one epoch of (features (L, context*513), targets (L, 1026)).
 
     The music is shifted circularly against the voice (MATLAB shifts the music channel), the
@@ -119,10 +119,12 @@ def training_chunks(clips: list[Clip], shifts_per_clip: int = 0, step: int = P.C
     fixed: every call yields the same mixtures in the same order (a full batch for L-BFGS).
     augment: see Augmentation; the epoch keeps its mixtures (one per planned shift), each then
     possibly with borrowed music and a shifted voice. Off, the draws are Huang's exactly.
+    first_epoch: the epoch the first call yields (epoch e draws from seed + e), so that a resumed run
+    sees the mixtures and order an uninterrupted run would have seen from that epoch on.
     """
     if fixed and augment.active:
         raise ValueError("augmentation draws new mixtures each epoch; a fixed full batch (L-BFGS) cannot use it")
-    epoch = [0]
+    epoch = [first_epoch]
     voices = pitch_shifted_voices(clips, augment.pitch) if augment.pitch else None
 
     def generate():
@@ -159,18 +161,20 @@ def count_frames(clips: list[Clip], shifts_per_clip: int = 0, step: int = P.CIRC
 def training_dataset(clips: list[Clip], shifts_per_clip: int = 0, step: int = P.CIRCULAR_STEP,
                      frames_per_batch: int = P.FRAMES_PER_BATCH, shuffle_chunks: int = 256,
                      context: int = P.CONTEXT, seed: int = 0, fixed: bool = False,
-                     augment: Augmentation = Augmentation()):
+                     augment: Augmentation = Augmentation(), first_epoch: int = 0):
     """tf.data.Dataset of ((B, L, context*513), (B, L, 1026)) batches.
 
     Chunks of equal length are batched together (B = frames_per_batch // L), so nothing is
     padded and every chunk starts from a zero recurrent state, as in Huang's code.
     fixed: the same batches in the same order on every pass (no reshuffling; L-BFGS's full batch).
+    first_epoch: the epoch whose mixtures the first pass yields (training_chunks); the local shuffle of
+    chunks (a 256-chunk buffer, tf.data's own sequence of seeds) is not replayed on a resume.
     """
     import tensorflow as tf
     bins = P.N_BINS
     signature = (tf.TensorSpec((None, context * bins), tf.float32), tf.TensorSpec((None, 2 * bins), tf.float32))
-    ds = tf.data.Dataset.from_generator(training_chunks(clips, shifts_per_clip, step, context, seed, fixed, augment),
-                                        output_signature=signature)
+    chunks = training_chunks(clips, shifts_per_clip, step, context, seed, fixed, augment, first_epoch)
+    ds = tf.data.Dataset.from_generator(chunks, output_signature=signature)
     if not fixed:
         ds = ds.shuffle(shuffle_chunks, seed=seed, reshuffle_each_iteration=True)
     lengths = sorted(P.SEQ_LENS)                          # 1, 10, 25, 50, 100

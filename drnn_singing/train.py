@@ -81,6 +81,15 @@ def resolve_defaults(args, out: Path) -> None:
             setattr(args, key, fill[key])
 
 
+def resume_epoch(out: Path) -> int:
+    """The epoch a resumed Adam run restarts at: the "epoch" that Keras' BackupAndRestore recorded in
+    out/backup/training_metadata.json and restores (0 when there is no backup)."""
+    try:
+        return int(json.loads((out / "backup" / "training_metadata.json").read_text())["epoch"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return 0
+
+
 def _git_revision() -> str:
     try:
         return subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True,
@@ -459,7 +468,8 @@ def train(args) -> Path:
     if augment.pitch:
         print(f"pitch-shifting the {len(train_clips)} training voices by up to {augment.pitch} semitones ...", flush=True)
     train_ds = training_dataset(train_clips, args.shifts_per_clip, args.circular_step, args.frames_per_batch,
-                                seed=args.seed, augment=augment)
+                                seed=args.seed, augment=augment,
+                                first_epoch=resume_epoch(out) if args.resume else 0)
     train_ds = distribute.shard_by_data(train_ds)   # global batches; each worker keeps its slice of every batch
     # Keras' val_loss on one-clip batches cannot be split over replicas (a replica would score an empty
     # batch); the dev figures that select the model (DevMetrics) are computed on every worker alike.

@@ -250,7 +250,13 @@ def test_train_resume_separate_evaluate_clis(synthetic_mir1k, tmp_path, capsys, 
     monkeypatch.setattr(train, "make_callbacks", make_callbacks)
     assert train.main(common + ["--epochs", "3"]) == 2                      # folder taken, no --resume
     assert "pass --resume" in capsys.readouterr().err
+    from drnn_singing import data
+    first_epochs = []
+    training_dataset = data.training_dataset
+    monkeypatch.setattr(data, "training_dataset",
+                        lambda *a, **k: first_epochs.append(k.get("first_epoch")) or training_dataset(*a, **k))
     assert train.main(common + ["--epochs", "2", "--resume"]) == 0          # runs epoch 2 only
+    assert first_epochs == [1]                                              # with epoch 2's mixtures (seed + 1)
     history = (out / "history.csv").read_text().strip().splitlines()
     assert [row.split(",")[0] for row in history[1:]] == ["0", "1"]
     assert not (out / "backup").exists()                                    # finished: resume state removed
@@ -1011,3 +1017,19 @@ def test_augmentation_options_are_recorded_kept_on_resume_and_refused_with_lbfgs
     assert "--remix / --pitch-shift" in capsys.readouterr().err
     assert train.main([*common, "--optimizer", "lbfgs", "--remix", "0.5", "--out", str(tmp_path / "y")]) == 2
     assert "fixed full batch" in capsys.readouterr().err
+
+
+def test_a_resumed_epoch_draws_the_mixtures_of_an_uninterrupted_run():
+    """training_chunks(first_epoch=e) yields, on its first call, what an uninterrupted run yields in epoch e
+    (augmented or not), and differs from epoch 0's draw."""
+    from drnn_singing.data import Augmentation, training_chunks
+    clips = [_tone_clip("a", 250, 1000, 1.0), _tone_clip("b", 2000, 3000, 1.5)]
+    for augment in (Augmentation(), Augmentation(remix=0.5)):
+        uninterrupted = training_chunks(clips, shifts_per_clip=1, step=2000, seed=7, augment=augment)
+        epochs = [[y for _, y in uninterrupted()] for _ in range(3)]
+        resumed = [y for _, y in training_chunks(clips, shifts_per_clip=1, step=2000, seed=7, augment=augment,
+                                                 first_epoch=2)()]
+        assert len(resumed) == len(epochs[2])
+        for a, b in zip(resumed, epochs[2]):
+            np.testing.assert_array_equal(a, b)
+        assert any(a.shape != b.shape or not np.array_equal(a, b) for a, b in zip(epochs[0], epochs[2]))
