@@ -60,10 +60,10 @@ def new_run_defaults(arch: str, optimizer: str = "adam") -> dict:
 
 def resolve_defaults(args, out: Path) -> None:
     """Fill in the options left open on the command line (``None``: gamma, input, heads, dropout, ema, weight
-    decay, remix, pitch shift). A new run takes ``new_run_defaults``; defaults change between versions, so a resumed run takes them
-    from its own config.json and args.json, i.e. keeps what it started with (a key missing there means the value
-    used before that option existed: raw input, frame input, ReLU heads, no dropout, no average, no decay, no
-    augmentation beyond the shifts)."""
+    decay, remix, pitch shift). A new run takes ``new_run_defaults``; defaults change between versions, so a
+    resumed run takes them from its own config.json and args.json, i.e. keeps what it started with (a key missing
+    there means the value used before that option existed: raw input, frame input, ReLU heads, no dropout, no
+    average, no decay, no augmentation beyond the shifts)."""
     fill = new_run_defaults(args.arch, args.optimizer)
     if args.resume and (out / "config.json").exists():
         started_with = json.loads((out / "config.json").read_text())
