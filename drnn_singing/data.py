@@ -84,14 +84,13 @@ def pitch_shifted_voices(clips: list[Clip], semitones: int) -> list[dict[int, np
     """Per clip, {k: its voice shifted by k semitones, unit energy} for k in [-semitones, semitones]
     (k = 0 is the voice itself). About 0.1 s per clip and semitone on one CPU core."""
     import librosa
-    from common.datasets import unit_energy
     out = []
     for clip in clips:
         versions = {0: clip.voice}
         for k in range(-semitones, semitones + 1):
             if k:
                 shifted = librosa.effects.pitch_shift(clip.voice, sr=P.SAMPLE_RATE, n_steps=k)
-                versions[k] = unit_energy(shifted, f"{clip.name}: the voice shifted by {k} semitones")
+                versions[k] = F.unit_energy(shifted, f"{clip.name}: the voice shifted by {k} semitones")
         out.append(versions)
     return out
 
@@ -103,10 +102,10 @@ def borrowed_music(clips: list[Clip], own: int, n_samples: int, rng: np.random.G
     music = clips[others[int(rng.integers(len(others)))]].music
     start = int(rng.integers(music.size))
     segment = np.resize(F.circular_shift(music, start), n_samples)   # np.resize repeats the signal
-    energy = float(np.sum(np.square(segment, dtype=np.float64)))
-    if energy <= 1e-12:   # a silent stretch: keep the clip's own music rather than divide by ~0
+    try:
+        return F.unit_energy(segment)
+    except F.FeatureError:   # a silent stretch: keep the clip's own music
         return np.resize(clips[own].music, n_samples)
-    return (segment / np.sqrt(energy)).astype(np.float32)
 
 
 def training_chunks(clips: list[Clip], shifts_per_clip: int = 0, step: int = P.CIRCULAR_STEP,
