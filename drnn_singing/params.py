@@ -44,6 +44,12 @@ GAMMA_LSTM = 0.1
 LSTM_HEAD_ACTIVATION = "linear"  # Huang's linear output layer (the mask takes |.|) in place of the blog's ReLU heads
 LSTM_DROPOUT = 0.4               # between the LSTM layers: sigsep/open-unmix-pytorch:openunmix/model.py (dropout=0.4)
 LSTM_EMA = 0.999                 # Adam with a moving average of the weights, as the shipped DRNN-2 (README, row 1)
+# New mixtures beyond Huang's shifts, the lstm3x1000 default since 2026-12-03 (evening): the run with both (work/lstm_aug)
+# passed the recipe above's best dev GNSDR (9.75) at its epoch 19 with a lower dev loss (README, "Augmentation against
+# the two training singers"). Open-Unmix mixes stems of different tracks the same way (sigsep/open-unmix-pytorch:
+# openunmix/data.py, random_mix); the pitch shift is ours.
+LSTM_REMIX = 0.5                 # probability that a mixture's music comes from another training clip
+LSTM_PITCH_SHIFT = 2             # each mixture's voice shifted by a whole number of semitones in [-2, 2]
 LSTM_UNITS = 1000        # blog: 3 LSTM layers of 1000 units
 ANDABI_GRU_UNITS = 256   # andabi:config.py ModelConfig hidden_size=256, n_rnn_layer=3
 ARCHS = ("lstm3x1000", "drnn1", "drnn2", "drnn3", "srnn", "dnn", "gru3x256")

@@ -47,15 +47,17 @@ def default_gamma(arch: str) -> float:
 
 def new_run_defaults(arch: str, optimizer: str = "adam") -> dict:
     """The options a new run of ``arch`` takes where the command line leaves them open (params.py): for
-    lstm3x1000 with Adam, gamma 0.1, linear heads, dropout 0.4 and a weight average of momentum 0.999; for
-    L-BFGS (a deterministic full-batch objective, no average) without dropout and average; Huang's networks and
-    andabi's GRU their originals' (gamma 0.05, no dropout, no average)."""
+    lstm3x1000 with Adam, gamma 0.1, linear heads, dropout 0.4, a weight average of momentum 0.999 and new
+    mixtures (remix 0.5, pitch shift 2); for L-BFGS (a deterministic full-batch objective, no average) without
+    dropout, average and new mixtures; Huang's networks and andabi's GRU their originals' (gamma 0.05, no dropout,
+    no average, Huang's shifts only)."""
     lstm = arch == "lstm3x1000"
     adam_lstm = lstm and optimizer == "adam"
     return {"gamma": default_gamma(arch), "input_norm": False, "recurrent_input": "frame",
             "head_activation": P.LSTM_HEAD_ACTIVATION if lstm else "relu",
             "dropout": P.LSTM_DROPOUT if adam_lstm else 0.0, "ema": P.LSTM_EMA if adam_lstm else 0.0,
-            "weight_decay": 0.0, "remix": 0.0, "pitch_shift": 0}
+            "weight_decay": 0.0, "remix": P.LSTM_REMIX if adam_lstm else 0.0,
+            "pitch_shift": P.LSTM_PITCH_SHIFT if adam_lstm else 0}
 
 
 def resolve_defaults(args, out: Path) -> None:
@@ -321,11 +323,12 @@ def parse_args(argv=None):
                              "k = k random shifts of the grid")
     parser.add_argument("--remix", type=float, default=None, metavar="P",
                         help="Adam only: probability that a training mixture takes its music from another training "
-                             "clip (random clip and offset) instead of its own shifted music; default 0 (Huang's "
-                             "shifts only); kept on --resume")
+                             "clip (random clip and offset) instead of its own shifted music; default 0.5 for "
+                             "lstm3x1000, else 0 (Huang's shifts only); kept on --resume")
     parser.add_argument("--pitch-shift", type=int, default=None, metavar="SEMITONES",
                         help="Adam only: pitch-shift each training mixture's voice by a whole number of semitones "
-                             "drawn from [-S, S] (librosa, computed once at start-up); default 0 (off); kept on --resume")
+                             "drawn from [-S, S] (librosa, computed once at start-up); default 2 for lstm3x1000, "
+                             "else 0 (off); kept on --resume")
     parser.add_argument("--circular-step", type=int, default=P.CIRCULAR_STEP, help="shift step in samples (0 = no augmentation)")
     parser.add_argument("--input-norm", choices=["none", "standardize"], default=None,
                         help="lstm3x1000 / gru3x256 only: none (default) = the raw mixture magnitudes (the blog, "

@@ -608,9 +608,10 @@ def test_dropout_between_recurrent_layers_in_training_only(synthetic_mir1k, tmp_
 
 
 def test_defaults_by_architecture_and_kept_on_resume(tmp_path):
-    """A new LSTM run takes the dev-chosen recipe (gamma 0.1, linear heads, dropout 0.4, weight average 0.999; no
-    dropout or average under L-BFGS), Huang's networks gamma 0.05 and nothing else, all on raw frames; a resumed run
-    keeps what it started with even where the defaults have changed since, a missing key meaning the old value."""
+    """A new LSTM run takes the dev-chosen recipe (gamma 0.1, linear heads, dropout 0.4, weight average 0.999, remix
+    0.5, pitch shift 2; no dropout, average or new mixtures under L-BFGS), Huang's networks gamma 0.05 and nothing
+    else, all on raw frames; a resumed run keeps what it started with even where the defaults have changed since, a
+    missing key meaning the old value."""
     from drnn_singing.train import parse_args, resolve_defaults
 
     def resolved(*argv):
@@ -618,7 +619,14 @@ def test_defaults_by_architecture_and_kept_on_resume(tmp_path):
         resolve_defaults(args, tmp_path)
         return args.gamma, args.input_norm, args.recurrent_input, args.head_activation, args.dropout, args.ema
 
+    def mixtures(*argv):
+        args = parse_args([*argv, "--out", str(tmp_path)])
+        resolve_defaults(args, tmp_path)
+        return args.remix, args.pitch_shift
+
     assert resolved() == (0.1, "none", "frame", "linear", 0.4, 0.999)                  # the default arch: lstm3x1000
+    assert mixtures() == (0.5, 2) and mixtures("--remix", "0", "--pitch-shift", "0") == (0.0, 0)
+    assert mixtures("--optimizer", "lbfgs") == (0.0, 0) and mixtures("--arch", "drnn2") == (0.0, 0)
     assert resolved("--optimizer", "lbfgs") == (0.1, "none", "frame", "linear", 0.0, 0.0)
     assert resolved("--arch", "drnn2") == (0.05, "none", "frame", "relu", 0.0, 0.0)
     assert resolved("--arch", "gru3x256") == (0.05, "none", "frame", "relu", 0.0, 0.0)  # andabi's
@@ -627,6 +635,7 @@ def test_defaults_by_architecture_and_kept_on_resume(tmp_path):
     # a run started before these options existed: ReLU heads, no dropout, no average (no args.json)
     (tmp_path / "config.json").write_text(json.dumps({"arch": "lstm3x1000", "gamma": 0.5, "input_norm": True}))
     assert resolved("--resume") == (0.5, "standardize", "frame", "relu", 0.0, 0.0)     # what the run started with
+    assert mixtures("--resume") == (0.0, 0)                                             # Huang's shifts only
     assert resolved("--resume", "--gamma", "0.2") == (0.2, "standardize", "frame", "relu", 0.0, 0.0)   # the command wins
     assert resolved() == (0.1, "none", "frame", "linear", 0.4, 0.999)                  # a new run ignores the folder
     (tmp_path / "config.json").write_text(json.dumps({"arch": "lstm3x1000", "gamma": 0.1, "recurrent_input": "context"}))
