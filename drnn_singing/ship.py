@@ -158,6 +158,20 @@ def ship_bag(bag_dir: Path, evaluation: dict, dest: Path, extra: dict | None = N
     return manifest
 
 
+def read_extra(path: Path | None) -> dict | None:
+    """The JSON object of ``--extra`` (a file), or None; ShipError naming the file when it is not one."""
+    if path is None:
+        return None
+    try:
+        extra = json.loads(path.read_text())
+    except (OSError, ValueError) as err:
+        raise ShipError(f"--extra {str(path)[:80]}: not a readable JSON file ({type(err).__name__}); write the "
+                        "object to a file and pass its path") from None
+    if not isinstance(extra, dict):
+        raise ShipError(f"--extra {path}: holds a {type(extra).__name__}, not a JSON object")
+    return extra
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="python -m drnn_singing.ship", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -166,12 +180,16 @@ def main(argv=None) -> int:
     parser.add_argument("--dest", type=Path, default=PRETRAINED_DIR)
     parser.add_argument("--extra", type=Path, default=None, help="JSON object merged into the manifest (e.g. timing)")
     args = parser.parse_args(argv)
+    try:
+        extra = read_extra(args.extra)
+    except ShipError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
     if (args.run / "bag.json").is_file():
         if not args.evaluation.is_file():
             print(f"error: {args.evaluation} is missing; write it with `python -m drnn_singing.evaluate --weights "
                   f"{args.run} --json {args.evaluation}`", file=sys.stderr)
             return 2
-        extra = json.loads(args.extra.read_text()) if args.extra else None
         try:
             manifest = ship_bag(args.run, json.loads(args.evaluation.read_text()), args.dest, extra)
         except ShipError as err:
@@ -186,7 +204,6 @@ def main(argv=None) -> int:
             print(f"error: {needed} is missing", file=sys.stderr)
             return 2
     evaluation = json.loads(args.evaluation.read_text())
-    extra = json.loads(args.extra.read_text()) if args.extra else None
     args.dest.mkdir(parents=True, exist_ok=True)
     stripped = args.dest / ("stripped." + weights.name)
     if int8:                   # weights alone already

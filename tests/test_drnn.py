@@ -897,6 +897,9 @@ def test_int8_weights_quantize_ship_and_separate(tmp_path, capsys):
     assert manifest["weights_file"]["name"] == "model.int8.npz" and manifest["weights_file"]["dtype"].startswith("int8")
     assert (dest / "model.int8.npz").read_bytes() == (out / "model.int8.npz").read_bytes()
     np.testing.assert_array_equal(load_separator(dest)(feats), approx)
+    capsys.readouterr()
+    assert ship.main([str(out), str(eval_json), "--dest", str(dest), "--extra", '{"a": 1}']) == 2   # a path is meant
+    assert "--extra" in (err := capsys.readouterr().err) and "not a readable JSON file" in err and err.count("\n") == 1
 
     (out / "config.json").write_text(json.dumps({**config, "hidden": 16}))
     with pytest.raises(ModelFileError, match="model.int8.npz"):
