@@ -7,12 +7,13 @@ whose one-line message names the file and the problem, so command-line tools can
 from __future__ import annotations
 
 import os
-import tempfile
 import warnings
 from pathlib import Path
 
 import numpy as np
 import soundfile as sf
+
+from .runs import temporary_beside
 
 #: Resampler used everywhere in the project (soxr, high quality, as librosa's default).
 RESAMPLE_TYPE = "soxr_hq"
@@ -223,7 +224,7 @@ def save_audio(path, audio: np.ndarray, rate: int, subtype: str | None = None,
                              "use overflow='clip' or 'normalize', or a float subtype")
 
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
+    fd, tmp = temporary_beside(path, suffix=".part")   # read by soundfile by name, below
     os.close(fd)
     try:
         sf.write(tmp, data.T, int(rate), subtype=subtype, format=fmt)

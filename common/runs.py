@@ -31,14 +31,22 @@ def copy_file_atomic(source, path) -> Path:
     return write_bytes_atomic(path, Path(source).read_bytes())
 
 
+def temporary_beside(path, suffix: str = ".tmp") -> tuple[int, str]:
+    """A new temporary file in ``path``'s folder (``.<name>.XXXX<suffix>``) -> (open descriptor, its path), with the
+    mode a plain ``open`` would give it (mkstemp makes it private, 0600, which the rename would keep)."""
+    path = Path(path)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=suffix, dir=path.parent)
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(tmp, 0o666 & ~umask)
+    return fd, tmp
+
+
 def _write_atomic(path, data, binary: bool) -> Path:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    umask = os.umask(0)
-    os.umask(umask)
+    fd, tmp = temporary_beside(path)
     try:
-        os.chmod(tmp, 0o666 & ~umask)             # mkstemp makes the file private; give it the usual mode
         with (os.fdopen(fd, "wb") if binary else os.fdopen(fd, "w", encoding="utf-8", newline="")) as handle:
             handle.write(data)
         os.replace(tmp, path)

@@ -35,11 +35,12 @@ import argparse
 import json
 import os
 import sys
-import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
+
+from common.runs import temporary_beside
 
 from .synth_music import KEY_NAMES, PARTS, plan_track
 
@@ -238,7 +239,7 @@ def _write_stems(out, index, parts, rate, subtype, save_audio):
 
 def _write_json(path: Path, obj) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
+    fd, tmp = temporary_beside(path, suffix=".part")
     with os.fdopen(fd, "w") as handle:
         json.dump(obj, handle, indent=1)
     os.replace(tmp, path)

@@ -25,3 +25,20 @@ def test_a_failed_write_keeps_the_old_file_and_leaves_no_temporary(tmp_path):
         write_text_atomic(target, b"not text")          # fails inside the write, after the temporary exists
     assert target.read_text() == "old\n"
     assert [p.name for p in tmp_path.iterdir()] == ["config.json"]
+
+
+def test_separated_audio_and_npz_files_get_the_usual_mode_not_mkstemps_private_one(tmp_path):
+    """save_audio (every separate CLI's stems) and the npz writers go through a temporary file too; the result
+    must be readable as a plain open() would make it (0666 minus the umask), not 0600."""
+    import numpy as np
+
+    from common.audio import save_audio
+    from xumx_slicq.data import save_statistics
+
+    umask = os.umask(0)
+    os.umask(umask)
+    wav = save_audio(tmp_path / "sep" / "vocals.wav", np.zeros((1, 160), np.float32), 16000)
+    save_statistics(tmp_path / "stats.npz", [np.zeros(3)], [np.ones(3)])
+    for written in (wav, tmp_path / "stats.npz"):
+        assert written.stat().st_mode & 0o777 == 0o666 & ~umask, written
+    assert sorted(p.name for p in tmp_path.rglob("*")) == ["sep", "stats.npz", "vocals.wav"]   # no temporary left

@@ -222,12 +222,12 @@ def input_statistics(mixtures, slicqt=None, progress=None) -> tuple[list[np.ndar
 def save_statistics(path: Path, means: Sequence[np.ndarray], stds: Sequence[np.ndarray]) -> None:
     """stats.npz: ``mean_bNN``/``std_bNN`` float64 per block (written atomically)."""
     import os
-    import tempfile
+    from common.runs import temporary_beside
 
     path = Path(path)
     arrays = {f"mean_b{b:02d}": m for b, m in enumerate(means)}
     arrays.update({f"std_b{b:02d}": s for b, s in enumerate(stds)})
-    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".npz")
+    fd, tmp = temporary_beside(path, suffix=".npz")
     os.close(fd)
     np.savez(tmp, **arrays)
     os.replace(tmp, path)

@@ -30,14 +30,13 @@ import argparse
 import json
 import os
 import sys
-import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
 
 from common import distribute
-from common.runs import save_weights_atomic as _save_weights, write_json_atomic
+from common.runs import save_weights_atomic as _save_weights, temporary_beside, write_json_atomic
 from common.cli import quiet_tensorflow, run_cli
 from common.datasets import add_musdb_format_argument
 
@@ -90,7 +89,7 @@ def build_parser() -> argparse.ArgumentParser:
 # ----------------------------------------------------------------------------------------------- files
 
 def _save_optimizer(optimizer, path: Path) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".npz")
+    fd, tmp = temporary_beside(path, suffix=".npz")
     os.close(fd)
     np.savez(tmp, **{f"v{i:05d}": np.asarray(v.numpy()) for i, v in enumerate(optimizer.variables)})
     os.replace(tmp, path)

@@ -24,11 +24,12 @@ loading checks its shape and ignores the value, exporting writes 0 (or ``num_bat
 from __future__ import annotations
 
 import os
-import tempfile
 from pathlib import Path
 from typing import Mapping
 
 import numpy as np
+
+from common.runs import temporary_beside
 
 from .params import BLOCKS, TARGETS
 
@@ -304,7 +305,7 @@ def save_state_dict(model, path) -> Path:
     """Write :func:`export_state_dict` to ``path`` (.npz), atomically."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp.npz")
+    fd, tmp = temporary_beside(path, suffix=".tmp.npz")
     os.close(fd)
     try:
         np.savez(tmp, **export_state_dict(model))
