@@ -26,6 +26,16 @@ def write_bytes_atomic(path, data: bytes) -> Path:
     return _write_atomic(path, data, binary=True)
 
 
+def write_npz_atomic(path, arrays: dict) -> Path:
+    """``np.savez(path, **arrays)``, built in memory and written atomically (parents created)."""
+    import io
+
+    import numpy as np
+    buffer = io.BytesIO()
+    np.savez(buffer, **arrays)
+    return write_bytes_atomic(path, buffer.getvalue())
+
+
 def copy_file_atomic(source, path) -> Path:
     """Copy ``source`` to ``path`` through a temporary file beside it."""
     return write_bytes_atomic(path, Path(source).read_bytes())

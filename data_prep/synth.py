@@ -33,14 +33,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 import time
 from pathlib import Path
 
 import numpy as np
 
-from common.runs import temporary_beside
+from common.runs import write_text_atomic
 
 from .synth_music import KEY_NAMES, PARTS, plan_track
 
@@ -238,11 +237,7 @@ def _write_stems(out, index, parts, rate, subtype, save_audio):
 
 
 def _write_json(path: Path, obj) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = temporary_beside(path, suffix=".part")
-    with os.fdopen(fd, "w") as handle:
-        json.dump(obj, handle, indent=1)
-    os.replace(tmp, path)
+    write_text_atomic(path, json.dumps(obj, indent=1))
 
 
 def write_dataset(layout: str, out, tracks: int, seconds: float, seed: int,

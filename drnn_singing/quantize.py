@@ -14,13 +14,12 @@ OUT_DIR gets model.int8.npz and copies of config.json, args.json, history.csv an
 from __future__ import annotations
 
 import argparse
-import io
 import sys
 from pathlib import Path
 
 import numpy as np
 
-from common.runs import copy_file_atomic, write_bytes_atomic
+from common.runs import copy_file_atomic, write_npz_atomic
 
 INT8_NAME = "model.int8.npz"
 
@@ -48,9 +47,7 @@ def int8_arrays(model) -> dict[str, np.ndarray]:
 
 def save_int8(model, path: Path) -> int:
     """Write the model's weights to ``path`` (atomically) in 8 bits; returns the file size in bytes."""
-    buffer = io.BytesIO()
-    np.savez(buffer, **int8_arrays(model))
-    return write_bytes_atomic(path, buffer.getvalue()).stat().st_size
+    return write_npz_atomic(path, int8_arrays(model)).stat().st_size
 
 
 def load_int8(model, path: Path) -> None:

@@ -221,16 +221,11 @@ def input_statistics(mixtures, slicqt=None, progress=None) -> tuple[list[np.ndar
 
 def save_statistics(path: Path, means: Sequence[np.ndarray], stds: Sequence[np.ndarray]) -> None:
     """stats.npz: ``mean_bNN``/``std_bNN`` float64 per block (written atomically)."""
-    import os
-    from common.runs import temporary_beside
+    from common.runs import write_npz_atomic
 
-    path = Path(path)
     arrays = {f"mean_b{b:02d}": m for b, m in enumerate(means)}
     arrays.update({f"std_b{b:02d}": s for b, s in enumerate(stds)})
-    fd, tmp = temporary_beside(path, suffix=".npz")
-    os.close(fd)
-    np.savez(tmp, **arrays)
-    os.replace(tmp, path)
+    write_npz_atomic(path, arrays)
 
 
 def load_statistics(path: Path) -> tuple[list[np.ndarray], list[np.ndarray]]:

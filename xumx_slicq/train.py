@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 import time
 from pathlib import Path
@@ -36,7 +35,7 @@ from pathlib import Path
 import numpy as np
 
 from common import distribute
-from common.runs import save_weights_atomic as _save_weights, temporary_beside, write_json_atomic
+from common.runs import save_weights_atomic as _save_weights, write_json_atomic, write_npz_atomic
 from common.cli import quiet_tensorflow, run_cli
 from common.datasets import add_musdb_format_argument
 
@@ -89,10 +88,7 @@ def build_parser() -> argparse.ArgumentParser:
 # ----------------------------------------------------------------------------------------------- files
 
 def _save_optimizer(optimizer, path: Path) -> None:
-    fd, tmp = temporary_beside(path, suffix=".npz")
-    os.close(fd)
-    np.savez(tmp, **{f"v{i:05d}": np.asarray(v.numpy()) for i, v in enumerate(optimizer.variables)})
-    os.replace(tmp, path)
+    write_npz_atomic(path, {f"v{i:05d}": np.asarray(v.numpy()) for i, v in enumerate(optimizer.variables)})
 
 
 def _load_optimizer(optimizer, path: Path) -> None:

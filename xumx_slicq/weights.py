@@ -29,7 +29,7 @@ from typing import Mapping
 
 import numpy as np
 
-from common.runs import temporary_beside
+from common.runs import write_npz_atomic
 
 from .params import BLOCKS, TARGETS
 
@@ -303,17 +303,7 @@ def _order(key: str, target_names):
 
 def save_state_dict(model, path) -> Path:
     """Write :func:`export_state_dict` to ``path`` (.npz), atomically."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = temporary_beside(path, suffix=".tmp.npz")
-    os.close(fd)
-    try:
-        np.savez(tmp, **export_state_dict(model))
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-    return path
+    return write_npz_atomic(path, export_state_dict(model))
 
 
 def expected_shapes(model=None) -> dict:
